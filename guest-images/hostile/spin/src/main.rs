@@ -1,0 +1,15 @@
+//! Spins forever without a single exit: only a host-side timeout (or a
+//! signal to the vCPU thread) stops it.
+#![no_std]
+#![no_main]
+
+use guest_rt::{println, BootInfo};
+
+fn main(_boot: &'static BootInfo, _vcpu: u64) -> u32 {
+    println!("spin: looping forever without exits");
+    loop {
+        core::hint::spin_loop();
+    }
+}
+
+guest_rt::entry!(main);

@@ -1,0 +1,73 @@
+//! Port I/O and the ABI's port calls (exit, wait).
+//!
+//! Guests run with IOPL 3, so `in`/`out` are allowed at CPL3. A port access
+//! only exits to the VMM and touches no guest memory, which is why these
+//! wrappers are safe functions.
+
+use core::arch::asm;
+use guest_abi::{PORT_EXIT, PORT_WAIT, WAIT_FOREVER};
+
+/// Writes one byte to `port`.
+#[inline]
+pub fn outb(port: u16, value: u8) {
+    // SAFETY: `out` at IOPL 3 exits to the VMM; it reads no memory and
+    // changes no register but the ones named here.
+    unsafe {
+        asm!("out dx, al", in("dx") port, in("al") value, options(nomem, nostack, preserves_flags))
+    }
+}
+
+/// Writes four bytes to `port` in one access.
+#[inline]
+pub fn outl(port: u16, value: u32) {
+    // SAFETY: as in `outb`.
+    unsafe {
+        asm!("out dx, eax", in("dx") port, in("eax") value, options(nomem, nostack, preserves_flags))
+    }
+}
+
+/// Reads one byte from `port`.
+#[inline]
+pub fn inb(port: u16) -> u8 {
+    let value: u8;
+    // SAFETY: `in` at IOPL 3 exits to the VMM and writes only AL.
+    unsafe {
+        asm!("in al, dx", in("dx") port, out("al") value, options(nomem, nostack, preserves_flags))
+    }
+    value
+}
+
+/// Writes `bytes` to `port` with one `rep outsb`: KVM moves up to a page of
+/// string I/O per exit, so this costs one exit per 4 KiB, not per byte.
+/// Callers that want exactly one exit per call keep `bytes` within a page.
+#[inline]
+pub fn outsb(port: u16, bytes: &[u8]) {
+    // SAFETY: `rep outsb` reads `bytes.len()` bytes from `bytes.as_ptr()`,
+    // all inside the borrowed slice; DF is clear (System V ABI), so it walks
+    // upwards. RSI and RCX are clobbered, as declared.
+    unsafe {
+        asm!(
+            "rep outsb",
+            in("dx") port,
+            inout("rsi") bytes.as_ptr() => _,
+            inout("rcx") bytes.len() => _,
+            options(readonly, nostack, preserves_flags),
+        )
+    }
+}
+
+/// Ends the sandbox with `status` (a 32-bit write to `PORT_EXIT`).
+pub fn exit(status: u32) -> ! {
+    outl(PORT_EXIT, status);
+    // The VMM does not resume a vCPU after an exit; if one did, sleep.
+    loop {
+        wait(WAIT_FOREVER);
+    }
+}
+
+/// Blocks this vCPU until a device signals or `micros` microseconds pass
+/// (`WAIT_FOREVER`: no deadline).
+#[inline]
+pub fn wait(micros: u32) {
+    outl(PORT_WAIT, micros);
+}
