@@ -1,1 +1,108 @@
-fn main() {}
+//! The `cordon` binary: the CLI over the `vmm` crate.
+//!
+//! `cordon vm` is not a user command: it is how the supervisor re-executes
+//! this binary as a vm process (see `vmm::spawn`).
+
+mod cli;
+mod logger;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use vmm::config::DEFAULT_CONSOLE_BUDGET;
+use vmm::exit::ExitCause;
+use vmm::supervisor::{self, RunRequest};
+
+fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.len() == 2 && argv[1] == vmm::spawn::Role::Vm.arg() {
+        run_vm_role();
+    }
+    let strs: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let parsed =
+        <cli::Cordon as argh::FromArgs>::from_args(&["cordon"], strs.get(1..).unwrap_or(&[]));
+    let cli = match parsed {
+        Ok(cli) => cli,
+        Err(early) => {
+            return if early.status.is_ok() {
+                print!("{}", early.output);
+                ExitCode::SUCCESS
+            } else {
+                eprintln!("{}", early.output.trim_end());
+                eprintln!("Run `cordon help` or `cordon run --help` for usage.");
+                ExitCode::from(ExitCause::Usage.code())
+            };
+        }
+    };
+    match cli.command {
+        cli::Command::Run(run) => run_sandbox(&run),
+        cli::Command::Check(_) => check(),
+    }
+}
+
+fn run_vm_role() -> ! {
+    // SAFETY: fstat only writes into `st`, which we own.
+    let is_child = unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        libc::fstat(vmm::spawn::CONTROL_FD, &mut st) == 0
+            && st.st_mode & libc::S_IFMT == libc::S_IFSOCK
+    };
+    if !is_child {
+        eprintln!("cordon: `cordon vm` is started by `cordon run`, not by hand");
+        std::process::exit(i32::from(ExitCause::Usage.code()));
+    }
+    logger::init("vm", log::LevelFilter::Warn);
+    vmm::vm::main()
+}
+
+fn usage(message: &str) -> ExitCode {
+    eprintln!("cordon: {message}");
+    ExitCode::from(ExitCause::Usage.code())
+}
+
+fn run_sandbox(run: &cli::Run) -> ExitCode {
+    logger::init("supervisor", run.level());
+    let timeout = match run.timeout {
+        None => None,
+        Some(secs) if secs.is_finite() && secs > 0.0 && secs <= 1e9 => {
+            Some(Duration::from_secs_f64(secs))
+        }
+        Some(secs) => {
+            return usage(&format!(
+                "--timeout {secs} is not a positive number of seconds"
+            ))
+        }
+    };
+    let req = RunRequest {
+        image: run.image.clone(),
+        mem_mib: run.mem,
+        cpus: run.cpus,
+        timeout,
+        args: run.args.clone(),
+        env: run.env.clone(),
+        console_budget: DEFAULT_CONSOLE_BUDGET,
+        log_level: run.level(),
+    };
+    match supervisor::run(&req) {
+        Ok(outcome) => {
+            if let Some(reason) = &outcome.reason {
+                eprintln!("cordon: {reason}");
+            }
+            ExitCode::from(outcome.exit.code())
+        }
+        Err(e) => {
+            eprintln!("cordon: {}", vmm::error_chain(&e));
+            ExitCode::from(e.cause().code())
+        }
+    }
+}
+
+fn check() -> ExitCode {
+    let report = vmm::check::probe();
+    print!("{report}");
+    if report.can_run_guests() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(ExitCause::HostUnsupported.code())
+    }
+}

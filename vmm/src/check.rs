@@ -63,7 +63,7 @@ pub fn probe() -> HostReport {
     HostReport {
         kvm: kvm::probe(),
         jail: jail::probe(),
-        mem_total_kib: read_as("/proc/meminfo", "MemTotal", parse_mem_total_kib),
+        mem_total_kib: host_memory_kib(),
         online_cpus: read_as("/sys/devices/system/cpu/online", "CPU list", count_cpu_list),
     }
 }
@@ -207,6 +207,11 @@ pub(crate) fn read_as<T>(
     parse: impl FnOnce(&str) -> Option<T>,
 ) -> Result<T, CheckError> {
     parse(&read(path)?).ok_or(CheckError::Parse { path, what })
+}
+
+/// The host's MemTotal in KiB (the bound `--mem` is checked against).
+pub fn host_memory_kib() -> Result<u64, CheckError> {
+    read_as("/proc/meminfo", "MemTotal", parse_mem_total_kib)
 }
 
 /// MemTotal, in KiB, from /proc/meminfo text.

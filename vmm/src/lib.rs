@@ -1,1 +1,30 @@
+//! cordon's VMM: KVM, guest memory, boot, the vCPU loop and the supervisor.
+//!
+//! Module map (arrows point down): `supervisor` (spawn, watch) and `vm` (the
+//! vm process) use `control`, `config`, `events`, `exit`, `boot` and `arch`;
+//! `spawn` is the one place children are created.
 
+pub mod arch;
+pub mod boot;
+pub mod check;
+pub mod config;
+pub mod control;
+pub mod events;
+pub mod exit;
+pub mod ratelimit;
+pub mod spawn;
+pub mod supervisor;
+#[cfg(target_arch = "x86_64")]
+pub mod vm;
+
+/// An error and its sources, joined by ": ", for one-line reports.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut line = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        line.push_str(": ");
+        line.push_str(&s.to_string());
+        source = s.source();
+    }
+    line
+}

@@ -1,0 +1,47 @@
+//! The configuration a supervisor sends its vm process, as one typed message.
+//!
+//! Nothing here is passed on a command line: the vm process is started with a
+//! fixed argv and reads this from its control socket.
+
+use serde::{Deserialize, Serialize};
+
+/// Default guest memory, MiB.
+pub const DEFAULT_MEM_MIB: u64 = 64;
+/// Smallest guest memory, MiB: the system area, an image and one stack.
+pub const MIN_MEM_MIB: u64 = 2;
+/// Most vCPUs a sandbox may have (KVM's own limit may be lower).
+pub const MAX_VCPUS: u32 = 64;
+/// Default console budget: bytes the guest may write to the debug console.
+pub const DEFAULT_CONSOLE_BUDGET: u64 = 1 << 20;
+
+/// Descriptor numbers of the resources the vm process inherits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VmFds {
+    /// /dev/kvm, opened read-write by the supervisor.
+    pub kvm: i32,
+    /// The guest memory memfd (sealed against resizing).
+    pub memory: i32,
+    /// The image file, opened read-only.
+    pub image: i32,
+}
+
+/// Everything the vm process needs to boot a guest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VmConfig {
+    /// `log::LevelFilter` as text ("warn", "debug", ...).
+    pub log_level: String,
+    /// Guest memory in bytes (a multiple of 1 MiB).
+    pub mem_bytes: u64,
+    pub vcpus: u32,
+    /// Milliseconds after boot at which the sandbox is stopped.
+    pub timeout_ms: Option<u64>,
+    /// Bytes the guest may write to the debug console.
+    pub console_budget: u64,
+    /// The guest's argv; argv[0] is the image's file name.
+    pub args: Vec<String>,
+    /// The guest's environment, "KEY=VALUE" each.
+    pub env: Vec<String>,
+    /// 0 on the first boot.
+    pub boot_counter: u64,
+    pub fds: VmFds,
+}

@@ -1,0 +1,169 @@
+//! The control socket between a supervisor and a child: length-prefixed JSON
+//! frames of typed messages over a unix stream socket.
+//!
+//! The supervisor reads frames without blocking (`FrameReader`), because a
+//! compromised child may send half a frame and stop; the child reads with
+//! blocking calls, because its supervisor is trusted.
+
+use std::io::{self, Read, Write};
+
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+use crate::config::VmConfig;
+use crate::events::VmEvent;
+
+/// Largest frame either side accepts.
+pub const MAX_FRAME: usize = 1 << 20;
+
+/// Supervisor -> vm process.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ToVm {
+    Boot(Box<VmConfig>),
+}
+
+/// vm process -> supervisor.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FromVm {
+    Event(VmEvent),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("control socket I/O failed")]
+    Io(#[from] io::Error),
+    #[error("control message is malformed")]
+    Malformed(#[from] serde_json::Error),
+    #[error("control frame of {0} bytes is larger than the limit")]
+    TooLarge(usize),
+    #[error("control socket closed")]
+    Closed,
+}
+
+/// Writes one frame.
+pub fn send<T: Serialize>(out: &mut impl Write, msg: &T) -> Result<(), ControlError> {
+    let body = serde_json::to_vec(msg)?;
+    if body.len() > MAX_FRAME {
+        return Err(ControlError::TooLarge(body.len()));
+    }
+    let mut frame = Vec::with_capacity(4 + body.len());
+    frame.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    frame.extend_from_slice(&body);
+    out.write_all(&frame)?;
+    Ok(())
+}
+
+/// Reads one frame, blocking.
+pub fn recv<T: DeserializeOwned>(input: &mut impl Read) -> Result<T, ControlError> {
+    let mut len = [0u8; 4];
+    match input.read_exact(&mut len) {
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(ControlError::Closed),
+        other => other?,
+    }
+    let len = u32::from_le_bytes(len) as usize;
+    if len > MAX_FRAME {
+        return Err(ControlError::TooLarge(len));
+    }
+    let mut body = vec![0u8; len];
+    input.read_exact(&mut body)?;
+    Ok(serde_json::from_slice(&body)?)
+}
+
+/// Collects frames from a non-blocking reader.
+#[derive(Default)]
+pub struct FrameReader {
+    buf: Vec<u8>,
+}
+
+impl FrameReader {
+    /// Reads what is available; returns the complete messages, in order.
+    /// `Closed` once the peer has closed and no partial frame is pending.
+    pub fn read_available<T: DeserializeOwned>(
+        &mut self,
+        input: &mut impl Read,
+    ) -> Result<Vec<T>, ControlError> {
+        let mut chunk = [0u8; 16 * 1024];
+        let mut closed = false;
+        loop {
+            match input.read(&mut chunk) {
+                Ok(0) => {
+                    closed = true;
+                    break;
+                }
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e.into()),
+            }
+            if self.buf.len() > MAX_FRAME + 4 {
+                break;
+            }
+        }
+        let messages = self.take_frames()?;
+        if closed && messages.is_empty() {
+            return Err(ControlError::Closed);
+        }
+        Ok(messages)
+    }
+
+    fn take_frames<T: DeserializeOwned>(&mut self) -> Result<Vec<T>, ControlError> {
+        let mut messages = Vec::new();
+        let mut at = 0;
+        while self.buf.len() - at >= 4 {
+            let mut len = [0u8; 4];
+            len.copy_from_slice(&self.buf[at..at + 4]);
+            let len = u32::from_le_bytes(len) as usize;
+            if len > MAX_FRAME {
+                return Err(ControlError::TooLarge(len));
+            }
+            if self.buf.len() - at - 4 < len {
+                break;
+            }
+            messages.push(serde_json::from_slice(&self.buf[at + 4..at + 4 + len])?);
+            at += 4 + len;
+        }
+        self.buf.drain(..at);
+        Ok(messages)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::VmEvent;
+
+    /// A non-blocking reader with nothing more to give after its bytes.
+    struct Pending<'a>(&'a [u8]);
+
+    impl Read for Pending<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.0.is_empty() {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let n = self.0.read(buf)?;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn frames_round_trip_in_pieces() {
+        let mut wire = Vec::new();
+        send(&mut wire, &FromVm::Event(VmEvent::Started { vcpus: 2 })).unwrap();
+        send(&mut wire, &FromVm::Event(VmEvent::GuestExit { status: 7 })).unwrap();
+        let mut reader = FrameReader::default();
+        let first: Vec<FromVm> = reader.read_available(&mut Pending(&wire[..5])).unwrap();
+        assert!(first.is_empty());
+        let rest: Vec<FromVm> = reader.read_available(&mut Pending(&wire[5..])).unwrap();
+        assert_eq!(rest.len(), 2);
+        assert_eq!(rest[1], FromVm::Event(VmEvent::GuestExit { status: 7 }));
+    }
+
+    #[test]
+    fn oversized_frame_is_refused() {
+        let wire = (u32::MAX).to_le_bytes();
+        let mut reader = FrameReader::default();
+        let got: Result<Vec<FromVm>, _> = reader.read_available(&mut &wire[..]);
+        assert!(matches!(got, Err(ControlError::TooLarge(_))));
+        let blocking: Result<FromVm, _> = recv(&mut &wire[..]);
+        assert!(matches!(blocking, Err(ControlError::TooLarge(_))));
+    }
+}

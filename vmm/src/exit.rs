@@ -1,0 +1,123 @@
+//! Why a sandbox ended, and the process exit status each cause maps to.
+//!
+//! The guest's own status (0..=255) passes through unchanged. cordon's own
+//! causes use the fixed codes below (documented in the README). A guest can
+//! return the same numbers, so the cause is always also printed on stderr.
+
+use serde::{Deserialize, Serialize};
+
+/// A cause of a sandbox ending that is cordon's, not the guest's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ExitCause {
+    /// Bad command line (argh's own errors included).
+    Usage,
+    /// The image is not one cordon can boot (not an ELF, wrong machine, bad segments).
+    BadImage,
+    /// The image could not be opened or read.
+    ImageUnreadable,
+    /// The host lacks something cordon needs (KVM, a capability, memory).
+    HostUnsupported,
+    /// A bug or an unexpected host error in cordon itself.
+    Internal,
+    /// A vCPU hit a fault it cannot continue from (triple fault, failed entry, ...).
+    VcpuFault,
+    /// The guest wrote more than its console budget.
+    ConsoleBudget,
+    /// The guest asked to exit with a value above 255.
+    BadGuestExit,
+    /// The vm process (or another child) died without reporting why.
+    ChildDied,
+    /// `--timeout` passed.
+    Timeout,
+    /// cordon was asked to stop by SIGINT.
+    Interrupted,
+    /// cordon was asked to stop by SIGTERM.
+    Terminated,
+}
+
+impl ExitCause {
+    /// Every cause, for the documentation table and its test.
+    pub const ALL: [ExitCause; 12] = [
+        ExitCause::Usage,
+        ExitCause::BadImage,
+        ExitCause::ImageUnreadable,
+        ExitCause::HostUnsupported,
+        ExitCause::Internal,
+        ExitCause::VcpuFault,
+        ExitCause::ConsoleBudget,
+        ExitCause::BadGuestExit,
+        ExitCause::ChildDied,
+        ExitCause::Timeout,
+        ExitCause::Interrupted,
+        ExitCause::Terminated,
+    ];
+
+    /// The process exit status for this cause.
+    pub const fn code(self) -> u8 {
+        match self {
+            ExitCause::Usage => 64,
+            ExitCause::BadImage => 65,
+            ExitCause::ImageUnreadable => 66,
+            ExitCause::HostUnsupported => 69,
+            ExitCause::Internal => 70,
+            ExitCause::VcpuFault => 120,
+            ExitCause::ConsoleBudget => 121,
+            ExitCause::BadGuestExit => 122,
+            ExitCause::ChildDied => 123,
+            ExitCause::Timeout => 124,
+            ExitCause::Interrupted => 130,
+            ExitCause::Terminated => 143,
+        }
+    }
+
+    /// A short name for logs and `--events`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            ExitCause::Usage => "usage",
+            ExitCause::BadImage => "bad-image",
+            ExitCause::ImageUnreadable => "image-unreadable",
+            ExitCause::HostUnsupported => "host-unsupported",
+            ExitCause::Internal => "internal",
+            ExitCause::VcpuFault => "vcpu-fault",
+            ExitCause::ConsoleBudget => "console-budget",
+            ExitCause::BadGuestExit => "bad-guest-exit",
+            ExitCause::ChildDied => "child-died",
+            ExitCause::Timeout => "timeout",
+            ExitCause::Interrupted => "interrupted",
+            ExitCause::Terminated => "terminated",
+        }
+    }
+}
+
+/// How a sandbox ended: the guest chose a status, or cordon had a cause.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SandboxExit {
+    /// The guest exited with this status.
+    Guest(u8),
+    /// cordon ended the sandbox.
+    Cordon(ExitCause),
+}
+
+impl SandboxExit {
+    /// The process exit status.
+    pub const fn code(self) -> u8 {
+        match self {
+            SandboxExit::Guest(status) => status,
+            SandboxExit::Cordon(cause) => cause.code(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_distinct_and_nonzero() {
+        let mut codes: Vec<u8> = ExitCause::ALL.iter().map(|c| c.code()).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), ExitCause::ALL.len());
+        assert!(!codes.contains(&0));
+    }
+}

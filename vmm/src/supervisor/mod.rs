@@ -1,0 +1,232 @@
+//! The supervisor: validates a run request, opens every resource the vm
+//! process needs (it never parses guest data), spawns the vm process through
+//! the spawn helper and turns its events into the sandbox's exit status.
+
+mod resources;
+mod signals;
+mod watch;
+
+use std::os::fd::AsFd;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::boot::bootinfo::{self, BootInfoError};
+use crate::config::{VmConfig, VmFds, MAX_VCPUS, MIN_MEM_MIB};
+use crate::control::{self, ToVm};
+use crate::exit::{ExitCause, SandboxExit};
+use crate::spawn::{self, Role, SpawnError, FIRST_KEPT_FD};
+
+pub use resources::ResourceError;
+
+/// What `cordon run` asks for.
+#[derive(Clone, Debug)]
+pub struct RunRequest {
+    pub image: PathBuf,
+    pub mem_mib: u64,
+    pub cpus: u32,
+    pub timeout: Option<Duration>,
+    /// The guest's argv after argv[0] (which is the image's file name).
+    pub args: Vec<String>,
+    /// "KEY=VALUE" pairs.
+    pub env: Vec<String>,
+    pub console_budget: u64,
+    pub log_level: log::LevelFilter,
+}
+
+/// How a sandbox ended and, when it was cordon's doing, why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    pub exit: SandboxExit,
+    /// One line for stderr; always set when `exit` is cordon's cause.
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SupervisorError {
+    #[error("--mem {mib} MiB is outside {min}..={max} MiB (the host has {max} MiB)")]
+    Memory { mib: u64, min: u64, max: u64 },
+    #[error("--cpus {cpus} is outside 1..={max}")]
+    Cpus { cpus: u32, max: u32 },
+    #[error("--env {0:?} is not KEY=VALUE with a non-empty KEY")]
+    Env(String),
+    #[error("an argument or environment entry contains a NUL byte")]
+    Nul,
+    #[error("arguments do not fit")]
+    BootInfo(#[from] BootInfoError),
+    #[error(transparent)]
+    Resource(#[from] ResourceError),
+    #[error("cannot start the vm process")]
+    Spawn(#[from] SpawnError),
+    #[error("cannot set up signal handling")]
+    Signals(#[source] std::io::Error),
+    #[error("cannot talk to the vm process")]
+    Control(#[from] crate::control::ControlError),
+}
+
+impl SupervisorError {
+    /// The exit cause for this error.
+    pub fn cause(&self) -> ExitCause {
+        match self {
+            SupervisorError::Memory { .. }
+            | SupervisorError::Cpus { .. }
+            | SupervisorError::Env(_)
+            | SupervisorError::Nul
+            | SupervisorError::BootInfo(_) => ExitCause::Usage,
+            SupervisorError::Resource(e) => e.cause(),
+            _ => ExitCause::Internal,
+        }
+    }
+}
+
+fn validate(req: &RunRequest, host_mib: u64, max_cpus: u32) -> Result<(), SupervisorError> {
+    if req.mem_mib < MIN_MEM_MIB || req.mem_mib > host_mib {
+        return Err(SupervisorError::Memory {
+            mib: req.mem_mib,
+            min: MIN_MEM_MIB,
+            max: host_mib,
+        });
+    }
+    if req.cpus == 0 || req.cpus > max_cpus {
+        return Err(SupervisorError::Cpus {
+            cpus: req.cpus,
+            max: max_cpus,
+        });
+    }
+    if let Some(bad) = req
+        .env
+        .iter()
+        .find(|e| e.split_once('=').is_none_or(|(k, _)| k.is_empty()))
+    {
+        return Err(SupervisorError::Env(bad.clone()));
+    }
+    if req.args.iter().chain(&req.env).any(|s| s.contains('\0')) {
+        return Err(SupervisorError::Nul);
+    }
+    Ok(())
+}
+
+/// The guest's argv: the image's file name, then the request's args.
+fn guest_argv(req: &RunRequest) -> Vec<String> {
+    let name = req.image.file_name().map_or_else(
+        || req.image.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    std::iter::once(name)
+        .chain(req.args.iter().cloned())
+        .collect()
+}
+
+/// Runs one sandbox to its end.
+pub fn run(req: &RunRequest) -> Result<Outcome, SupervisorError> {
+    let host = resources::host()?;
+    validate(req, host.host_mib, host.max_vcpus.min(MAX_VCPUS))?;
+    let args = guest_argv(req);
+    bootinfo::check_size(&args, &req.env, 0)?;
+    let image = resources::open_image(&req.image)?;
+    let memory = resources::guest_memory(req.mem_mib << 20)?;
+    let exe = resources::own_executable()?;
+    let signals = signals::StopSignals::new().map_err(SupervisorError::Signals)?;
+    let keep = [host.kvm.as_fd(), memory.as_fd(), image.as_fd()];
+    let mut child = spawn::spawn(&exe, Role::Vm, &keep)?;
+    log::debug!("vm process started, pid {}", child.pid);
+    // The vm process has its own copies now.
+    drop((host, image, memory));
+    let config = VmConfig {
+        log_level: req.log_level.to_string().to_lowercase(),
+        mem_bytes: req.mem_mib << 20,
+        vcpus: req.cpus,
+        timeout_ms: req.timeout.map(|t| t.as_millis() as u64),
+        console_budget: req.console_budget,
+        args,
+        env: req.env.clone(),
+        boot_counter: 0,
+        fds: VmFds {
+            kvm: FIRST_KEPT_FD,
+            memory: FIRST_KEPT_FD + 1,
+            image: FIRST_KEPT_FD + 2,
+        },
+    };
+    let boot = ToVm::Boot(Box::new(config));
+    if let Err(e) = control::send(&mut child.control, &boot) {
+        // It may have died already; the watch loop reports how.
+        log::debug!("cannot send the boot message: {e}");
+    }
+    Ok(watch::watch(child, &signals, req.timeout))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req() -> RunRequest {
+        RunRequest {
+            image: PathBuf::from("/images/hello"),
+            mem_mib: 64,
+            cpus: 1,
+            timeout: None,
+            args: vec!["7".into()],
+            env: vec!["K=V".into()],
+            console_budget: 1 << 20,
+            log_level: log::LevelFilter::Warn,
+        }
+    }
+
+    #[test]
+    fn validates_memory_cpus_and_env() {
+        assert!(validate(&req(), 1024, 4).is_ok());
+        let zero_mem = RunRequest {
+            mem_mib: 0,
+            ..req()
+        };
+        assert!(matches!(
+            validate(&zero_mem, 1024, 4),
+            Err(SupervisorError::Memory { .. })
+        ));
+        let huge_mem = RunRequest {
+            mem_mib: 4096,
+            ..req()
+        };
+        assert!(matches!(
+            validate(&huge_mem, 1024, 4),
+            Err(SupervisorError::Memory { .. })
+        ));
+        let no_cpus = RunRequest { cpus: 0, ..req() };
+        assert!(matches!(
+            validate(&no_cpus, 1024, 4),
+            Err(SupervisorError::Cpus { .. })
+        ));
+        let many = RunRequest { cpus: 5, ..req() };
+        assert!(matches!(
+            validate(&many, 1024, 4),
+            Err(SupervisorError::Cpus { .. })
+        ));
+        let bad_env = RunRequest {
+            env: vec!["=x".into()],
+            ..req()
+        };
+        assert!(matches!(
+            validate(&bad_env, 1024, 4),
+            Err(SupervisorError::Env(_))
+        ));
+        let no_eq = RunRequest {
+            env: vec!["KEY".into()],
+            ..req()
+        };
+        assert!(matches!(
+            validate(&no_eq, 1024, 4),
+            Err(SupervisorError::Env(_))
+        ));
+        for e in [zero_mem, many, bad_env] {
+            let err = validate(&e, 1024, 4).unwrap_err();
+            assert_eq!(err.cause(), ExitCause::Usage);
+        }
+    }
+
+    #[test]
+    fn argv0_is_the_image_file_name() {
+        assert_eq!(
+            guest_argv(&req()),
+            vec!["hello".to_string(), "7".to_string()]
+        );
+    }
+}

@@ -1,0 +1,249 @@
+//! The supervisor's event loop for one vm process: its events, its exit,
+//! SIGINT/SIGTERM and the timeout backstop, until the child is reaped.
+
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use super::signals::StopSignals;
+use super::Outcome;
+use crate::control::{ControlError, FrameReader, FromVm};
+use crate::events::VmEvent;
+use crate::exit::{ExitCause, SandboxExit};
+use crate::spawn::Child;
+
+/// How long past `--timeout` the supervisor waits for the vm process to stop
+/// on its own before killing it.
+const BACKSTOP_GRACE: Duration = Duration::from_secs(2);
+/// How long a child that reported its end gets to exit before SIGKILL.
+const EXIT_GRACE: Duration = Duration::from_secs(2);
+
+fn cordon(cause: ExitCause, reason: String) -> Outcome {
+    Outcome {
+        exit: SandboxExit::Cordon(cause),
+        reason: Some(reason),
+    }
+}
+
+/// The outcome a terminal event means; logs the others.
+fn outcome_of(event: VmEvent, timeout: Option<Duration>) -> Option<Outcome> {
+    match event {
+        VmEvent::Started { vcpus } => {
+            log::debug!("guest started on {vcpus} vCPU(s)");
+            None
+        }
+        VmEvent::Unclaimed(c) => {
+            log::warn!(
+                "guest made {} unclaimed accesses: {} port reads, {} port writes, {} MMIO reads, {} MMIO writes",
+                c.total(), c.port_reads, c.port_writes, c.mmio_reads, c.mmio_writes
+            );
+            None
+        }
+        VmEvent::GuestExit { status } => Some(match u8::try_from(status) {
+            Ok(status) => {
+                log::info!("guest exited with status {status}");
+                Outcome {
+                    exit: SandboxExit::Guest(status),
+                    reason: None,
+                }
+            }
+            Err(_) => cordon(
+                ExitCause::BadGuestExit,
+                format!("guest exit value {status} is above 255"),
+            ),
+        }),
+        VmEvent::VcpuFault(fault) => Some(cordon(ExitCause::VcpuFault, fault.to_string())),
+        VmEvent::ConsoleBudget { limit } => Some(cordon(
+            ExitCause::ConsoleBudget,
+            format!("guest wrote past its console budget of {limit} bytes"),
+        )),
+        VmEvent::Timeout { pcs } => {
+            let secs = timeout.map_or(0.0, |t| t.as_secs_f64());
+            let at: Vec<String> = pcs
+                .iter()
+                .map(|p| format!("vCPU {} at pc {:#x}", p.vcpu, p.pc))
+                .collect();
+            let at = if at.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", at.join(", "))
+            };
+            Some(cordon(
+                ExitCause::Timeout,
+                format!("timeout after {secs} s{at}"),
+            ))
+        }
+        VmEvent::BootFailed { cause, message } => Some(cordon(cause, message)),
+    }
+}
+
+fn poll(fds: &mut [libc::pollfd], deadline: Option<Instant>) {
+    let ms = deadline.map_or(-1, |d| {
+        let left = d.saturating_duration_since(Instant::now()).as_millis();
+        i32::try_from(left).unwrap_or(i32::MAX)
+    });
+    // SAFETY: `fds` is a valid, initialised slice of pollfd for its length.
+    unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+}
+
+fn pollfd(fd: i32) -> libc::pollfd {
+    libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    }
+}
+
+/// Reads pending events; returns the first terminal outcome among them.
+/// Sets `open` to false once the socket is closed or broken.
+fn drain(
+    child: &mut Child,
+    reader: &mut FrameReader,
+    open: &mut bool,
+    timeout: Option<Duration>,
+) -> Option<Outcome> {
+    let mut result = None;
+    match reader.read_available::<FromVm>(&mut child.control) {
+        Ok(msgs) => {
+            for FromVm::Event(event) in msgs {
+                let outcome = outcome_of(event, timeout);
+                if result.is_none() {
+                    result = outcome;
+                }
+            }
+        }
+        Err(ControlError::Closed) => *open = false,
+        Err(e) => {
+            log::error!("vm process sent a bad control message: {e}");
+            *open = false;
+        }
+    }
+    result
+}
+
+/// Watches `child` until it has ended and been reaped.
+pub fn watch(mut child: Child, signals: &StopSignals, timeout: Option<Duration>) -> Outcome {
+    if let Err(e) = child.control.set_nonblocking(true) {
+        log::error!("cannot make the control socket non-blocking: {e}");
+    }
+    let backstop = timeout.map(|t| Instant::now() + t + BACKSTOP_GRACE);
+    let mut reader = FrameReader::default();
+    let mut open = true;
+    let outcome = loop {
+        let control_fd = if open { child.control.as_raw_fd() } else { -1 };
+        let mut fds = [
+            pollfd(control_fd),
+            pollfd(signals.raw()),
+            pollfd(child.pidfd.as_raw_fd()),
+        ];
+        poll(&mut fds, backstop);
+        if fds[0].revents != 0 {
+            if let Some(outcome) = drain(&mut child, &mut reader, &mut open, timeout) {
+                break outcome;
+            }
+        }
+        if let Some(signo) = signals.take() {
+            let cause = if signo == libc::SIGINT {
+                ExitCause::Interrupted
+            } else {
+                ExitCause::Terminated
+            };
+            break cordon(cause, format!("stopped by {}", signal_name(signo)));
+        }
+        if fds[2].revents != 0 {
+            // The child is gone; an event it sent just before may be pending.
+            if let Some(outcome) = open
+                .then(|| drain(&mut child, &mut reader, &mut open, timeout))
+                .flatten()
+            {
+                break outcome;
+            }
+            let how = describe(reap(&child, Duration::ZERO));
+            break cordon(
+                ExitCause::ChildDied,
+                format!("vm process died without a report: {how}"),
+            );
+        }
+        if backstop.is_some_and(|b| Instant::now() >= b) {
+            break cordon(
+                ExitCause::Timeout,
+                "timeout: the vm process did not stop, killed".into(),
+            );
+        }
+    };
+    let status = reap(&child, EXIT_GRACE);
+    log::info!("vm process (pid {}) {}", child.pid, describe(status));
+    outcome
+}
+
+/// Waits up to `grace` for the child to exit, then kills it; reaps it.
+fn reap(child: &Child, grace: Duration) -> i32 {
+    let mut fds = [pollfd(child.pidfd.as_raw_fd())];
+    poll(&mut fds, Some(Instant::now() + grace));
+    if fds[0].revents == 0 {
+        // SAFETY: sending a signal through our own pidfd has no memory effects.
+        unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                child.pidfd.as_raw_fd(),
+                libc::SIGKILL,
+                0,
+                0,
+            )
+        };
+    }
+    let mut status = 0;
+    // SAFETY: `child.pid` is our unreaped child; `status` is a valid int.
+    let reaped = unsafe { libc::waitpid(child.pid, &mut status, 0) };
+    if reaped < 0 {
+        log::debug!("waitpid: {}", std::io::Error::last_os_error());
+    }
+    status
+}
+
+/// "exited with status N" or "killed by signal N (NAME)".
+pub fn describe(status: i32) -> String {
+    if libc::WIFEXITED(status) {
+        format!("exited with status {}", libc::WEXITSTATUS(status))
+    } else if libc::WIFSIGNALED(status) {
+        let signo = libc::WTERMSIG(status);
+        format!("killed by signal {signo} ({})", signal_name(signo))
+    } else {
+        format!("ended with wait status {status:#x}")
+    }
+}
+
+fn signal_name(signo: i32) -> &'static str {
+    match signo {
+        libc::SIGINT => "SIGINT",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGSYS => "SIGSYS",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGILL => "SIGILL",
+        libc::SIGPIPE => "SIGPIPE",
+        _ => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_values_above_255_are_cordon_causes() {
+        let ok = outcome_of(VmEvent::GuestExit { status: 7 }, None).unwrap();
+        assert_eq!(ok.exit, SandboxExit::Guest(7));
+        assert_eq!(ok.reason, None);
+        let bad = outcome_of(VmEvent::GuestExit { status: 4096 }, None).unwrap();
+        assert_eq!(bad.exit, SandboxExit::Cordon(ExitCause::BadGuestExit));
+        assert!(outcome_of(VmEvent::Started { vcpus: 1 }, None).is_none());
+    }
+
+    #[test]
+    fn describes_wait_statuses() {
+        assert_eq!(describe(3 << 8), "exited with status 3");
+        assert_eq!(describe(libc::SIGKILL), "killed by signal 9 (SIGKILL)");
+    }
+}

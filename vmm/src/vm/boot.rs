@@ -1,0 +1,185 @@
+//! Builds a ready-to-run VM from a `VmConfig` and the inherited fds.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::os::fd::FromRawFd;
+use std::sync::atomic::AtomicBool;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use guest_abi::MemRange;
+use kvm_bindings::KVM_MAX_CPUID_ENTRIES;
+use kvm_ioctls::{Kvm, VmFd};
+use vm_memory::GuestMemoryMmap;
+
+use super::console::Console;
+use super::exits::Unclaimed;
+use super::loader::{self, LoadError};
+use super::memory::{self, MemoryError};
+use super::vcpu::{self, Shared, Vcpu};
+use crate::arch::x86_64::{vcpu::set_entry_state, vcpu::EntryState, ELF_MACHINE};
+use crate::boot::bootinfo::{self, BootInfoError, BootParams};
+use crate::boot::elf::{self, ElfError};
+use crate::boot::layout::{self, Layout, LayoutError, GDT_ADDR, TSS_ADDR};
+use crate::config::VmConfig;
+use crate::events::VcpuStatus;
+use crate::exit::ExitCause;
+
+/// Where KVM may put the TSS it needs for real-mode emulation on Intel:
+/// three pages outside guest RAM and the device window.
+const KVM_TSS_ADDR: usize = 0xfffb_d000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BootError {
+    #[error("cannot read the image")]
+    ReadImage(#[source] std::io::Error),
+    #[error("the image ({size} bytes) is larger than guest memory ({limit} bytes)")]
+    ImageTooLarge { size: u64, limit: u64 },
+    #[error("bad image")]
+    Elf(#[from] ElfError),
+    #[error("the image does not fit")]
+    Layout(#[from] LayoutError),
+    #[error("bad boot parameters")]
+    BootInfo(#[from] BootInfoError),
+    #[error("guest memory")]
+    Memory(#[from] MemoryError),
+    #[error("cannot load the image")]
+    Load(#[from] LoadError),
+    #[error("KVM refused to {what}")]
+    Kvm {
+        what: &'static str,
+        source: kvm_ioctls::Error,
+    },
+}
+
+impl BootError {
+    /// The exit cause the supervisor reports for this error.
+    pub fn cause(&self) -> ExitCause {
+        match self {
+            BootError::ReadImage(_) => ExitCause::ImageUnreadable,
+            BootError::ImageTooLarge { .. } | BootError::Elf(_) | BootError::Layout(_) => {
+                ExitCause::BadImage
+            }
+            BootError::Load(LoadError::Paging(_)) => ExitCause::BadImage,
+            BootError::BootInfo(_) => ExitCause::Usage,
+            BootError::Memory(_) | BootError::Load(_) => ExitCause::Internal,
+            BootError::Kvm { .. } => ExitCause::HostUnsupported,
+        }
+    }
+}
+
+fn kvm_err(what: &'static str) -> impl FnOnce(kvm_ioctls::Error) -> BootError {
+    move |source| BootError::Kvm { what, source }
+}
+
+/// A VM with its memory loaded and its vCPUs in their entry state.
+pub struct BootedVm {
+    pub vcpus: Vec<Vcpu>,
+    pub shared: Shared,
+    // Kept alive for the VM's lifetime: KVM maps this memory.
+    pub _memory: GuestMemoryMmap,
+    pub _vm: VmFd,
+}
+
+fn read_image(file: &mut File, limit: u64) -> Result<Vec<u8>, BootError> {
+    let size = file.metadata().map_err(BootError::ReadImage)?.len();
+    if size > limit {
+        return Err(BootError::ImageTooLarge { size, limit });
+    }
+    let mut bytes = Vec::with_capacity(size as usize);
+    file.seek(SeekFrom::Start(0))
+        .map_err(BootError::ReadImage)?;
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(BootError::ReadImage)?;
+    if bytes.len() as u64 > limit {
+        return Err(BootError::ImageTooLarge {
+            size: bytes.len() as u64,
+            limit,
+        });
+    }
+    Ok(bytes)
+}
+
+/// Creates the VM described by `config`.
+pub fn boot(config: &VmConfig) -> Result<BootedVm, BootError> {
+    // SAFETY: the supervisor passed these fds at these numbers (VmConfig::fds)
+    // for this process alone; each is wrapped exactly once, here.
+    let (kvm, memfd, mut image_file) = unsafe {
+        (
+            Kvm::from_raw_fd(config.fds.kvm),
+            File::from_raw_fd(config.fds.memory),
+            File::from_raw_fd(config.fds.image),
+        )
+    };
+    let image = read_image(&mut image_file, config.mem_bytes)?;
+    drop(image_file);
+    let ram = layout::ram_ranges(config.mem_bytes);
+    let elf = elf::parse(&image, ELF_MACHINE, &layout::image_ranges(&ram))?;
+    let layout = Layout::new(config.mem_bytes, config.vcpus, elf.end())?;
+
+    let vm = kvm.create_vm().map_err(kvm_err("create a VM"))?;
+    if let Err(e) = vm.set_tss_address(KVM_TSS_ADDR) {
+        log::debug!("KVM_SET_TSS_ADDR failed ({e}); only Intel needs it");
+    }
+    let mem = memory::map(&memfd, &ram)?;
+    memory::register(&vm, &mem)?;
+    let fds = (0..config.vcpus)
+        .map(|i| vm.create_vcpu(u64::from(i)))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(kvm_err("create a vCPU"))?;
+    let tsc_khz = fds.first().and_then(|v| v.get_tsc_khz().ok()).unwrap_or(0);
+    let boot_time_ns = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let params = BootParams {
+        args: &config.args,
+        env: &config.env,
+        boot_counter: config.boot_counter,
+        tsc_khz: u64::from(tsc_khz),
+        boot_time_ns,
+        module: MemRange::default(),
+        devices: &[],
+    };
+    let info = bootinfo::build(&layout, config.vcpus, &params)?;
+    let loaded = loader::load(&mem, &elf, &image, &layout, &info)?;
+
+    let cpuid = kvm
+        .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
+        .map_err(kvm_err("report its CPUID"))?;
+    let mut vcpus = Vec::with_capacity(fds.len());
+    for (fd, stack) in fds.into_iter().zip(&layout.stacks) {
+        let index = vcpus.len() as u32;
+        let state = EntryState {
+            index,
+            entry: elf.entry,
+            stack_top: stack.top,
+            boot_info: layout.boot_info.base,
+            page_table_root: loaded.page_table_root,
+            gdt_addr: GDT_ADDR,
+            tss_addr: TSS_ADDR,
+        };
+        set_entry_state(&fd, &cpuid, &state).map_err(kvm_err("set a vCPU's entry state"))?;
+        vcpus.push(Vcpu {
+            fd,
+            index,
+            status: VcpuStatus::Ready,
+        });
+    }
+    vcpu::install_kick_handler().map_err(|e| BootError::Kvm {
+        what: "install the kick handler",
+        source: e,
+    })?;
+    let shared = Shared {
+        console: Console::new(std::io::stdout(), config.console_budget),
+        unclaimed: Unclaimed::default(),
+        stop: AtomicBool::new(false),
+        layout,
+        page_map: loaded.page_map,
+    };
+    Ok(BootedVm {
+        vcpus,
+        shared,
+        _memory: mem,
+        _vm: vm,
+    })
+}

@@ -1,0 +1,81 @@
+//! The vm process: creates the KVM VM on the inherited /dev/kvm fd, maps the
+//! guest memory memfd, loads the image, runs one thread per vCPU and reports
+//! typed events to its supervisor on the control socket.
+
+mod boot;
+mod console;
+mod exits;
+mod loader;
+mod memory;
+mod run;
+mod vcpu;
+
+use std::fs::File;
+use std::io::Read;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+
+use crate::control::{self, FromVm, ToVm};
+use crate::events::VmEvent;
+use crate::spawn::{CONTROL_FD, DEATH_PIPE_FD};
+
+pub use boot::BootError;
+
+/// Entry point of `cordon vm`: never returns.
+pub fn main() -> ! {
+    // SAFETY: the spawn helper placed the control socket and the read end of
+    // the death pipe at these numbers before exec; nothing else owns them.
+    let (control, death) = unsafe {
+        (
+            UnixStream::from_raw_fd(CONTROL_FD),
+            OwnedFd::from_raw_fd(DEATH_PIPE_FD),
+        )
+    };
+    watch_parent(death);
+    let mut reader = match control.try_clone() {
+        Ok(r) => r,
+        Err(e) => die(&format!("cannot clone the control socket: {e}")),
+    };
+    let config = match control::recv::<ToVm>(&mut reader) {
+        Ok(ToVm::Boot(config)) => config,
+        Err(e) => die(&format!("no boot message from the supervisor: {e}")),
+    };
+    if let Ok(level) = config.log_level.parse() {
+        log::set_max_level(level);
+    }
+    let mut events = control;
+    let err = match boot::boot(&config) {
+        Ok(vm) => run::run(vm, &config, &mut events),
+        Err(e) => e,
+    };
+    let event = VmEvent::BootFailed {
+        cause: err.cause(),
+        message: crate::error_chain(&err),
+    };
+    let _ = control::send(&mut events, &FromVm::Event(event));
+    std::process::exit(1)
+}
+
+fn die(message: &str) -> ! {
+    log::error!("{message}");
+    std::process::exit(1)
+}
+
+/// Ends this process as soon as the supervisor is gone: the death pipe's
+/// write end lives only in the supervisor, so EOF here means it died.
+fn watch_parent(death: OwnedFd) {
+    let spawned = std::thread::Builder::new()
+        .name("parent-watch".into())
+        .spawn(move || {
+            let mut pipe = File::from(death);
+            let mut byte = [0u8; 1];
+            // Blocks until the supervisor exits; any outcome means it is gone.
+            let _ = pipe.read(&mut byte);
+            // SAFETY: _exit is async-signal-safe and ends the process at once,
+            // which is the point: no vCPU may outlive its supervisor.
+            unsafe { libc::_exit(1) }
+        });
+    if let Err(e) = spawned {
+        die(&format!("cannot start the parent watcher: {e}"));
+    }
+}

@@ -1,0 +1,180 @@
+//! One vCPU thread: enter the guest, serve exits, report how it ended.
+//!
+//! Kick protocol (how the control thread stops a running vCPU): it sets the
+//! shared `stop` flag, unparks the thread (in case it sits in the wait call)
+//! and sends it `SIGRTMIN`, whose handler does nothing but make KVM_RUN
+//! return EINTR. A signal that lands between the flag check and KVM_RUN is
+//! lost, so the control thread repeats the kick every few milliseconds until
+//! the vCPU reports `Stopped` or a deadline passes (`Vm::stop_vcpus`).
+
+use std::io::Stdout;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Sender;
+use std::time::Duration;
+
+use guest_abi::WAIT_FOREVER;
+use kvm_ioctls::VcpuFd;
+
+use super::console::Console;
+use super::exits::{self, Action, Unclaimed};
+use crate::arch::x86_64::paging::PageMap;
+use crate::boot::layout::Layout;
+use crate::events::{FaultKind, VcpuFault, VcpuStatus};
+
+/// State every vCPU thread shares.
+pub struct Shared {
+    pub console: Console<Stdout>,
+    pub unclaimed: Unclaimed,
+    pub stop: AtomicBool,
+    pub layout: Layout,
+    pub page_map: PageMap,
+}
+
+/// How a vCPU thread ended.
+#[derive(Debug)]
+pub enum Report {
+    Exit {
+        status: u32,
+    },
+    ConsoleBudget {
+        limit: u64,
+    },
+    Fault(VcpuFault),
+    /// Stopped by a kick; `pc` where it was.
+    Stopped {
+        vcpu: u32,
+        pc: Option<u64>,
+    },
+}
+
+pub struct Vcpu {
+    pub fd: VcpuFd,
+    pub index: u32,
+    pub status: VcpuStatus,
+}
+
+impl Vcpu {
+    /// Runs until the guest exits, faults, or the vCPU is kicked.
+    pub fn run(mut self, shared: &Shared, reports: Sender<Report>) {
+        let report = self.run_loop(shared);
+        // The receiver only goes away when the process is ending.
+        let _ = reports.send(report);
+    }
+
+    fn run_loop(&mut self, shared: &Shared) -> Report {
+        loop {
+            if shared.stop.load(Ordering::Acquire) {
+                return Report::Stopped {
+                    vcpu: self.index,
+                    pc: self.pc(),
+                };
+            }
+            let action = match self.fd.run() {
+                Ok(exit) => exits::handle(exit, &shared.console, &shared.unclaimed),
+                Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => {
+                    self.fd.set_kvm_immediate_exit(0);
+                    continue;
+                }
+                Err(e) => return self.fault(FaultKind::RunFailed { errno: e.errno() }, shared),
+            };
+            match action {
+                Action::Resume => {}
+                Action::Wait(us) => wait(us),
+                Action::Exit(status) => return Report::Exit { status },
+                Action::ConsoleBudget(limit) => return Report::ConsoleBudget { limit },
+                Action::Shutdown => return self.fault(FaultKind::Shutdown, shared),
+                Action::FailEntry(hardware_reason) => {
+                    return self.fault(FaultKind::FailEntry { hardware_reason }, shared)
+                }
+                Action::InternalError => {
+                    // SAFETY: the exit reason is KVM_EXIT_INTERNAL_ERROR, so
+                    // the kernel filled the `internal` member of the union.
+                    let suberror =
+                        unsafe { self.fd.get_kvm_run().__bindgen_anon_1.internal.suberror };
+                    return self.fault(FaultKind::InternalError { suberror }, shared);
+                }
+                Action::Unhandled => {
+                    let reason = self.fd.get_kvm_run().exit_reason;
+                    return self.fault(FaultKind::UnhandledExit { reason }, shared);
+                }
+            }
+        }
+    }
+
+    fn pc(&self) -> Option<u64> {
+        self.fd.get_regs().ok().map(|r| r.rip)
+    }
+
+    fn fault(&mut self, kind: FaultKind, shared: &Shared) -> Report {
+        self.status = kind.status();
+        let hint = self
+            .fd
+            .get_sregs()
+            .ok()
+            .and_then(|s| fault_hint(s.cr2, &shared.layout, &shared.page_map));
+        Report::Fault(VcpuFault {
+            vcpu: self.index,
+            kind,
+            pc: self.pc(),
+            hint,
+            status: self.status,
+        })
+    }
+}
+
+/// Blocks for the ABI's wait call. No device can signal yet, so only the
+/// deadline or a kick (unpark) ends it.
+fn wait(us: u32) {
+    if us == WAIT_FOREVER {
+        std::thread::park();
+    } else {
+        std::thread::park_timeout(Duration::from_micros(u64::from(us)));
+    }
+}
+
+/// What CR2 says about a fault. Without an IDT every page fault is fatal, so
+/// a non-zero CR2 is the address of the fault that started it.
+pub fn fault_hint(cr2: u64, layout: &Layout, map: &PageMap) -> Option<String> {
+    if cr2 == 0 {
+        return None;
+    }
+    let why = if let Some(owner) = layout.guard_owner(cr2) {
+        format!("stack overflow into the guard page of vCPU {owner}")
+    } else {
+        match map.attr_at(cr2) {
+            None => "unmapped address".to_string(),
+            Some(a) if !a.user => "address reserved for cordon".to_string(),
+            Some(a) if !a.writable => "read-only page (a write to code or boot info?)".to_string(),
+            Some(_) => "mapped page (execute of data?)".to_string(),
+        }
+    };
+    Some(format!("page fault at {cr2:#x}: {why}"))
+}
+
+/// `SIGRTMIN`'s handler: only interrupts KVM_RUN.
+extern "C" fn on_kick(_: libc::c_int, _: *mut libc::siginfo_t, _: *mut libc::c_void) {}
+
+/// Installs the kick signal's handler (once per vm process).
+pub fn install_kick_handler() -> Result<(), vmm_sys_util::errno::Error> {
+    vmm_sys_util::signal::register_signal_handler(vmm_sys_util::signal::SIGRTMIN(), on_kick)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hints_name_the_guard_page_and_read_only_pages() {
+        let layout = Layout::new(64 << 20, 1, 0x20_2000).unwrap();
+        let mut map = PageMap::default();
+        map.set(
+            0x20_0000..0x20_1000,
+            Some(crate::arch::x86_64::paging::PageAttr::READ_ONLY),
+        );
+        let guard = fault_hint(layout.stacks[0].guard + 0xff8, &layout, &map).unwrap();
+        assert!(guard.contains("guard page of vCPU 0"), "{guard}");
+        let ro = fault_hint(0x20_0010, &layout, &map).unwrap();
+        assert!(ro.contains("read-only"), "{ro}");
+        assert_eq!(fault_hint(0, &layout, &map), None);
+    }
+}
