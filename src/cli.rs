@@ -37,6 +37,10 @@ pub struct Run {
     /// from cordon's own environment reaches the guest
     #[argh(option)]
     pub env: Vec<String>,
+    /// bytes the guest may write to the debug console (port 0xE9) before the
+    /// sandbox is stopped with exit code 121 (default 1048576)
+    #[argh(option, default = "vmm::config::DEFAULT_CONSOLE_BUDGET")]
+    pub console_budget: u64,
     /// log level: error, warn (default), info, debug or trace
     #[argh(option)]
     pub log_level: Option<log::LevelFilter>,

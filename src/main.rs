@@ -9,7 +9,6 @@ mod logger;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use vmm::config::DEFAULT_CONSOLE_BUDGET;
 use vmm::exit::ExitCause;
 use vmm::supervisor::{self, RunRequest};
 
@@ -80,7 +79,7 @@ fn run_sandbox(run: &cli::Run) -> ExitCode {
         timeout,
         args: run.args.clone(),
         env: run.env.clone(),
-        console_budget: DEFAULT_CONSOLE_BUDGET,
+        console_budget: run.console_budget,
         log_level: run.level(),
     };
     match supervisor::run(&req) {

@@ -14,7 +14,6 @@ pub mod exit;
 pub mod ratelimit;
 pub mod spawn;
 pub mod supervisor;
-#[cfg(target_arch = "x86_64")]
 pub mod vm;
 
 /// An error and its sources, joined by ": ", for one-line reports.

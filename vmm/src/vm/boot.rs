@@ -12,60 +12,21 @@ use kvm_ioctls::{Kvm, VmFd};
 use vm_memory::GuestMemoryMmap;
 
 use super::console::Console;
+use super::error::BootError;
 use super::exits::Unclaimed;
-use super::loader::{self, LoadError};
-use super::memory::{self, MemoryError};
+use super::loader;
+use super::memory;
 use super::vcpu::{self, Shared, Vcpu};
 use crate::arch::x86_64::{vcpu::set_entry_state, vcpu::EntryState, ELF_MACHINE};
-use crate::boot::bootinfo::{self, BootInfoError, BootParams};
-use crate::boot::elf::{self, ElfError};
-use crate::boot::layout::{self, Layout, LayoutError, GDT_ADDR, TSS_ADDR};
+use crate::boot::bootinfo::{self, BootParams};
+use crate::boot::elf;
+use crate::boot::layout::{self, Layout, GDT_ADDR, TSS_ADDR};
 use crate::config::VmConfig;
 use crate::events::VcpuStatus;
-use crate::exit::ExitCause;
 
 /// Where KVM may put the TSS it needs for real-mode emulation on Intel:
 /// three pages outside guest RAM and the device window.
 const KVM_TSS_ADDR: usize = 0xfffb_d000;
-
-#[derive(Debug, thiserror::Error)]
-pub enum BootError {
-    #[error("cannot read the image")]
-    ReadImage(#[source] std::io::Error),
-    #[error("the image ({size} bytes) is larger than guest memory ({limit} bytes)")]
-    ImageTooLarge { size: u64, limit: u64 },
-    #[error("bad image")]
-    Elf(#[from] ElfError),
-    #[error("the image does not fit")]
-    Layout(#[from] LayoutError),
-    #[error("bad boot parameters")]
-    BootInfo(#[from] BootInfoError),
-    #[error("guest memory")]
-    Memory(#[from] MemoryError),
-    #[error("cannot load the image")]
-    Load(#[from] LoadError),
-    #[error("KVM refused to {what}")]
-    Kvm {
-        what: &'static str,
-        source: kvm_ioctls::Error,
-    },
-}
-
-impl BootError {
-    /// The exit cause the supervisor reports for this error.
-    pub fn cause(&self) -> ExitCause {
-        match self {
-            BootError::ReadImage(_) => ExitCause::ImageUnreadable,
-            BootError::ImageTooLarge { .. } | BootError::Elf(_) | BootError::Layout(_) => {
-                ExitCause::BadImage
-            }
-            BootError::Load(LoadError::Paging(_)) => ExitCause::BadImage,
-            BootError::BootInfo(_) => ExitCause::Usage,
-            BootError::Memory(_) | BootError::Load(_) => ExitCause::Internal,
-            BootError::Kvm { .. } => ExitCause::HostUnsupported,
-        }
-    }
-}
 
 fn kvm_err(what: &'static str) -> impl FnOnce(kvm_ioctls::Error) -> BootError {
     move |source| BootError::Kvm { what, source }

@@ -2,12 +2,20 @@
 //! guest memory memfd, loads the image, runs one thread per vCPU and reports
 //! typed events to its supervisor on the control socket.
 
+#[cfg(target_arch = "x86_64")]
 mod boot;
+#[cfg(target_arch = "x86_64")]
 mod console;
+mod error;
+#[cfg(target_arch = "x86_64")]
 mod exits;
+#[cfg(target_arch = "x86_64")]
 mod loader;
+#[cfg(target_arch = "x86_64")]
 mod memory;
+#[cfg(target_arch = "x86_64")]
 mod run;
+#[cfg(target_arch = "x86_64")]
 mod vcpu;
 
 use std::fs::File;
@@ -19,7 +27,7 @@ use crate::control::{self, FromVm, ToVm};
 use crate::events::VmEvent;
 use crate::spawn::{CONTROL_FD, DEATH_PIPE_FD};
 
-pub use boot::BootError;
+pub use error::BootError;
 
 /// Entry point of `cordon vm`: never returns.
 pub fn main() -> ! {
@@ -44,16 +52,28 @@ pub fn main() -> ! {
         log::set_max_level(level);
     }
     let mut events = control;
-    let err = match boot::boot(&config) {
-        Ok(vm) => run::run(vm, &config, &mut events),
-        Err(e) => e,
-    };
+    let err = boot_and_run(&config, &mut events);
     let event = VmEvent::BootFailed {
         cause: err.cause(),
         message: crate::error_chain(&err),
     };
     let _ = control::send(&mut events, &FromVm::Event(event));
     std::process::exit(1)
+}
+
+/// Boots and runs the guest; returns only if booting failed.
+#[cfg(target_arch = "x86_64")]
+fn boot_and_run(config: &crate::config::VmConfig, events: &mut UnixStream) -> BootError {
+    match boot::boot(config) {
+        Ok(vm) => run::run(vm, config, events),
+        Err(e) => e,
+    }
+}
+
+/// Guest ABI v1 is x86_64-only; the arm64 ABI comes with the arm64 port.
+#[cfg(not(target_arch = "x86_64"))]
+fn boot_and_run(_: &crate::config::VmConfig, _: &mut UnixStream) -> BootError {
+    BootError::UnsupportedArch(std::env::consts::ARCH)
 }
 
 fn die(message: &str) -> ! {

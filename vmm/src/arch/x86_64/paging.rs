@@ -86,7 +86,7 @@ impl PageMap {
     /// Maps (or, with `None`, unmaps) `range`, replacing what was there.
     /// Both ends must be 4 KiB aligned.
     pub fn set(&mut self, range: Range<u64>, attr: Option<PageAttr>) {
-        debug_assert!(range.start % PAGE_4K == 0 && range.end % PAGE_4K == 0);
+        debug_assert!(range.start.is_multiple_of(PAGE_4K) && range.end.is_multiple_of(PAGE_4K));
         if range.is_empty() {
             return;
         }
@@ -150,7 +150,7 @@ pub fn build(map: &PageMap, pool: Range<u64>) -> Result<PageTables, PagingError>
     for (range, attr) in map.mapped() {
         let mut addr = range.start;
         while addr < range.end {
-            if addr % PAGE_2M == 0 && range.end - addr >= PAGE_2M {
+            if addr.is_multiple_of(PAGE_2M) && range.end - addr >= PAGE_2M {
                 let pd = b.walk(root, addr, 2)?;
                 b.set(pd, addr >> 21, addr | attr.leaf_bits() | HUGE);
                 addr += PAGE_2M;

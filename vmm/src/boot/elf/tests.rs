@@ -26,6 +26,7 @@ fn image(e_type: u16, machine: u16, entry: u64, phs: &[Ph], file_len: usize) -> 
     b
 }
 
+#[allow(clippy::single_range_in_vec_init)]
 const RAM: &[Range<u64>] = &[0x10_0000..0x400_0000];
 const TEXT: Ph = (PF_X | 4, 0x1000, 0x20_0000, 0x20_0000, 0x100, 0x100);
 const DATA: Ph = (PF_W | 4, 0x1100, 0x20_1000, 0x20_1000, 0x10, 0x2000);

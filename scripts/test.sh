@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: installs what the tests need
+# (Debian packages), then runs fmt, clippy, the aarch64 check and every test,
+# printing how long each stage took. Run as root (the tests use /dev/kvm).
+#
+#   bash scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+stage_start=0
+suite_start=$(date +%s)
+stage() {
+    stage_end
+    stage_name="$1"
+    stage_start=$(date +%s.%N)
+    echo "=== stage: $stage_name"
+}
+stage_end() {
+    if [ "$stage_start" != 0 ]; then
+        printf '=== stage %s took %.1f s\n' "$stage_name" "$(echo "$(date +%s.%N) - $stage_start" | bc)"
+    fi
+}
+
+need_pkgs=()
+dpkg --print-foreign-architectures | grep -qx arm64 || dpkg --add-architecture arm64
+for pkg in rustc-web libstd-rust-web-dev:arm64 bc; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_pkgs+=("$pkg")
+done
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+    echo "=== installing ${need_pkgs[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+fi
+
+stage "fmt"
+cargo fmt --all --check
+cargo fmt --manifest-path guest-images/Cargo.toml --all --check
+
+stage "build"
+cargo build --workspace --all-targets
+
+stage "clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy --manifest-path guest-images/Cargo.toml --target x86_64-unknown-linux-gnu \
+    --target-dir target/guest-clippy -- -D warnings
+
+stage "aarch64 check"
+# Debian's rustc-web carries the arm64 standard library; rustup cannot.
+RUSTC=/usr/bin/rustc cargo check --workspace --all-targets \
+    --target aarch64-unknown-linux-gnu --target-dir target/aarch64-check
+
+stage "tests"
+cargo test --workspace
+
+stage_end
+echo "=== all stages passed in $(( $(date +%s) - suite_start )) s"
