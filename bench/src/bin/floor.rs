@@ -65,6 +65,9 @@ fn run(vcpu: &mut VcpuFd) -> Res<(u32, u64)> {
 
 fn main() -> Res<()> {
     let args: Args = argh::from_env();
+    if args.mem < 2 {
+        return Err("--mem must be at least 2 (MiB): code at 1 MiB, stack top at 2 MiB".into());
+    }
     let code = if args.port_writes > 0 {
         [LOOP_CODE, EXIT_CODE].concat()
     } else {
