@@ -101,7 +101,7 @@ stop() { # pid
     wait "$1" 2>/dev/null || true
 }
 if ((WITH_CORDON)); then
-    $CORDON "$GUESTS/spin" --timeout 5 >/dev/null 2>&1 &
+    $CORDON --timeout 5 "$GUESTS/spin" >/dev/null 2>&1 &
     sup=$!
     sleep 0.5
     vm=""
