@@ -1,18 +1,28 @@
 //! Prints a greeting, its vCPU index, boot counter, argv and environment,
 //! then exits with argv[1] read as a decimal number (0 if there is none).
-//! With several vCPUs, the others print one line and wait forever.
+//! With several vCPUs, the others print one line each and wait forever;
+//! vCPU 0 waits until all of them have checked in before it goes on.
 #![no_std]
 #![no_main]
+
+use core::sync::atomic::{AtomicU32, Ordering};
 
 use guest_rt::abi::WAIT_FOREVER;
 use guest_rt::{boot, console, println, BootInfo};
 
+/// vCPUs other than 0 that have printed their line.
+static CHECKED_IN: AtomicU32 = AtomicU32::new(0);
+
 fn main(boot: &'static BootInfo, vcpu: u64) -> u32 {
     if vcpu != 0 {
         println!("hello: vCPU {vcpu} is up");
+        CHECKED_IN.fetch_add(1, Ordering::Release);
         loop {
             guest_rt::wait(WAIT_FOREVER);
         }
+    }
+    while CHECKED_IN.load(Ordering::Acquire) + 1 < boot.vcpu_count {
+        guest_rt::wait(1000);
     }
     println!("Hello from a cordon guest!");
     println!(

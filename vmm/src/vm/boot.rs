@@ -131,7 +131,7 @@ pub fn boot(config: &VmConfig) -> Result<BootedVm, BootError> {
         source: e,
     })?;
     let shared = Shared {
-        console: Console::new(std::io::stdout(), config.console_budget),
+        console: Console::new(std::io::stdout(), config.console_budget, vcpus.len()),
         unclaimed: Unclaimed::default(),
         stop: AtomicBool::new(false),
         layout,

@@ -81,14 +81,15 @@ fn u32_of(data: &[u8]) -> Option<u32> {
     Some(u32::from_le_bytes(data.try_into().ok()?))
 }
 
-/// Serves one exit.
+/// Serves one exit of vCPU `vcpu`.
 pub fn handle<W: std::io::Write + Send>(
     exit: VcpuExit<'_>,
+    vcpu: usize,
     console: &Console<W>,
     unclaimed: &Unclaimed,
 ) -> Action {
     match exit {
-        VcpuExit::IoOut(PORT_CONSOLE, data) => match console.write(data) {
+        VcpuExit::IoOut(PORT_CONSOLE, data) => match console.write(vcpu, data) {
             Ok(()) => Action::Resume,
             Err(e) => Action::ConsoleBudget(e.limit),
         },

@@ -70,7 +70,12 @@ impl Vcpu {
                 };
             }
             let action = match self.fd.run() {
-                Ok(exit) => exits::handle(exit, &shared.console, &shared.unclaimed),
+                Ok(exit) => exits::handle(
+                    exit,
+                    self.index as usize,
+                    &shared.console,
+                    &shared.unclaimed,
+                ),
                 Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => {
                     self.fd.set_kvm_immediate_exit(0);
                     continue;
