@@ -140,12 +140,12 @@ const PROBES: &[Probe] = &[
     probe(
         "out-e9",
         &[0xb0, 0x41, 0x66, 0xba, 0xe9, 0x00, 0xee],
-        "e9:41 ...",
+        "e9:41 41",
     ),
     Probe {
         name: "out-iopl0",
         code: &[],
-        expect: "0 (TSS bitmap allows) / Shutdown",
+        expect: "0 (a zeroed TSS is its own all-clear bitmap)",
         setup: iopl0,
     },
     Probe {
@@ -155,9 +155,9 @@ const PROBES: &[Probe] = &[
         setup: iopl0_no_io_bitmap,
     },
     Probe {
-        name: "out-2x-nomap",
+        name: "out-iopl3-nomap",
         code: OUT_TWICE,
-        expect: "1 2 (IOPL 3 kept across exits)",
+        expect: "1 2 (IOPL 3 alone allows)",
         setup: no_io_bitmap,
     },
     probe("ud2", &[0x0f, 0x0b], "Shutdown"),
