@@ -2,24 +2,21 @@
 
 use crate::port::outsb;
 use core::fmt;
-use guest_abi::{PAGE_SIZE, PORT_CONSOLE};
+use guest_abi::PORT_CONSOLE;
 
-/// Writes `bytes` to the console, one `rep outsb` (one exit) for each piece
-/// that lies within a 4 KiB page.
-pub fn write(mut bytes: &[u8]) {
-    while !bytes.is_empty() {
-        let page_left = PAGE_SIZE as usize - (bytes.as_ptr() as usize % PAGE_SIZE as usize);
-        let (chunk, rest) = bytes.split_at(page_left.min(bytes.len()));
-        outsb(PORT_CONSOLE, chunk);
-        bytes = rest;
-    }
+/// Writes `bytes` to the console with `rep outsb`. Each byte is still one
+/// exit to the VMM (see [`outsb`]): this console is for diagnostics; bulk
+/// output belongs on a virtqueue.
+pub fn write(bytes: &[u8]) {
+    outsb(PORT_CONSOLE, bytes);
 }
 
-/// Size of the buffer behind one `print!`: longer output takes more exits.
+/// Size of the buffer behind one `print!`: longer output is written in
+/// pieces of this size.
 const LINE_BUFFER: usize = 256;
 
-/// Collects formatted output so one `print!` costs one exit, not one per
-/// formatted piece.
+/// Collects formatted output so one `print!` is one `rep outsb`, not one
+/// per formatted piece.
 struct Buffered {
     buf: [u8; LINE_BUFFER],
     len: usize,
