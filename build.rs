@@ -136,7 +136,31 @@ fn build_guests(workspace: &Path, build_dir: &Path) -> Result<(), String> {
 /// Copies a built guest to its stable path, replacing the old copy in one
 /// rename so nothing ever sees a half-written image.
 fn install(from: &Path, to: &Path) -> Result<(), String> {
+    check_exec(from)?;
     let partial = to.with_extension("partial");
     fs::copy(from, &partial).map_err(|e| format!("copying {}: {e}", from.display()))?;
     fs::rename(&partial, to).map_err(|e| format!("installing {}: {e}", to.display()))
+}
+
+/// Fails unless `path` is an ELF64 x86_64 ET_EXEC, which is all the loader
+/// takes. rustflags from a `.cargo/config.toml` above the guest workspace
+/// are merged into the guests' own, so a flag meant for the host (say,
+/// static-pie) could otherwise turn the guests into ET_DYN unnoticed.
+fn check_exec(path: &Path) -> Result<(), String> {
+    let image = fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    let field = |at: usize| {
+        image
+            .get(at..at + 2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]))
+    };
+    let elf64 = image.starts_with(b"\x7fELF\x02\x01");
+    const ET_EXEC: u16 = 2;
+    const EM_X86_64: u16 = 62;
+    if elf64 && field(16) == Some(ET_EXEC) && field(18) == Some(EM_X86_64) {
+        return Ok(());
+    }
+    Err(format!(
+        "{} is not an x86_64 ELF64 ET_EXEC (check the rustflags that reach the guest build)",
+        path.display()
+    ))
 }
