@@ -23,7 +23,6 @@ if ((RUNS < 20 || EXIT_RUNS < 20)); then
 fi
 
 OUT=target/bench
-REL=target/release
 GUESTS=target/guests
 mkdir -p "$OUT"
 
@@ -32,11 +31,13 @@ if ! command -v hyperfine >/dev/null || ! command -v qemu-system-x86_64 >/dev/nu
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hyperfine qemu-system-x86 >/dev/null
 fi
 
-if ((WITH_CORDON)); then
-    cargo build --release -q -p cordon -p bench
-else
-    cargo build --release -q -p bench
-fi
+# Where cargo puts the binaries (target/release, or target/<triple>/release
+# when .cargo/config.toml names a build target): ask it.
+packages=(-p bench)
+((WITH_CORDON)) && packages+=(-p cordon)
+floor_exe=$(cargo build --release -q "${packages[@]}" --message-format=json-render-diagnostics |
+    grep -o '"executable":"[^"]*/floor"' | cut -d'"' -f4)
+REL=$(dirname "$floor_exe")
 
 # The QEMU guests (bench/src/bin/mkpvh.rs): a PVH ELF booted by microvm's
 # qboot firmware, and a bare firmware image that exits at the reset vector
@@ -76,6 +77,8 @@ if ((WITH_CORDON)); then
     check 0 $CORDON "$GUESTS/hello"
 fi
 
+# A busy machine skews every figure: say how busy it was.
+load=$(cut -d' ' -f1-3 /proc/loadavg)
 HF=(hyperfine -N --ignore-failure --warmup 3 --style basic)
 start=()
 exits=()
@@ -129,9 +132,10 @@ for m in kvm_pvm kvm_intel kvm_amd; do
     if [[ -d /sys/module/$m ]]; then kvm=$m && break; fi
 done
 {
-    echo "cordon benchmarks, $(date -u '+%Y-%m-%d %H:%M UTC')"
-    echo "kernel $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'),"
-    echo "$(nproc) CPUs, KVM: $kvm, $(hyperfine --version), $(qemu-system-x86_64 --version | head -n1)"
+    echo "cordon benchmarks, $(date -u '+%Y-%m-%d %H:%M UTC'), load average at start: $load"
+    echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//') ($(nproc) CPUs)"
+    echo "kernel $(uname -r), KVM: $kvm"
+    echo "$(hyperfine --version), $(qemu-system-x86_64 --version | head -n1)"
     echo "hyperfine -N --warmup 3 --runs $RUNS (exit round trip: --runs $EXIT_RUNS)"
     echo
     "$REL/report" table "$OUT" --writes "$WRITES"

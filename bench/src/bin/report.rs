@@ -90,39 +90,56 @@ fn smaps(pid: u32) -> Res<(u64, u64, u64)> {
     Ok((rss, guest, private))
 }
 
-/// name -> (median seconds, every exit code), from a hyperfine JSON export.
-fn medians(path: &str) -> Res<HashMap<String, (f64, Vec<i64>)>> {
+/// One benchmark of a hyperfine JSON export.
+struct Run {
+    median: f64,
+    min: f64,
+    exit_codes: Vec<i64>,
+}
+
+type Runs = HashMap<String, Run>;
+
+/// The benchmarks of a hyperfine JSON export, by name.
+fn load_runs(path: &str) -> Res<Runs> {
     let json: Value = serde_json::from_str(&std::fs::read_to_string(path)?)?;
     let mut out = HashMap::new();
     for result in json["results"].as_array().ok_or("no results")? {
         let name = result["command"].as_str().ok_or("no command")?.to_string();
-        let median = result["median"].as_f64().ok_or("no median")?;
-        let codes = result["exit_codes"]
-            .as_array()
-            .map(|codes| codes.iter().filter_map(Value::as_i64).collect())
-            .unwrap_or_default();
-        out.insert(name, (median, codes));
+        let run = Run {
+            median: result["median"].as_f64().ok_or("no median")?,
+            min: result["min"].as_f64().ok_or("no min")?,
+            exit_codes: result["exit_codes"]
+                .as_array()
+                .map(|codes| codes.iter().filter_map(Value::as_i64).collect())
+                .unwrap_or_default(),
+        };
+        out.insert(name, run);
     }
     Ok(out)
 }
 
-fn check_exit_codes(runs: &HashMap<String, (f64, Vec<i64>)>, out: &mut String) {
-    for (name, (_, codes)) in runs {
+fn check_exit_codes(runs: &Runs, out: &mut String) {
+    for (name, run) in runs {
         let expected = EXPECTED_EXIT
             .iter()
             .find(|(n, _)| n == name)
             .map_or(0, |&(_, code)| code);
-        if let Some(bad) = codes.iter().find(|&&c| c != expected) {
+        if let Some(bad) = run.exit_codes.iter().find(|&&c| c != expected) {
             let _ = writeln!(out, "WARNING: {name} exited {bad} (expected {expected})");
         }
     }
 }
 
-fn ratio(a: Option<f64>, b: Option<f64>) -> String {
-    match (a, b) {
-        (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
-        _ => "-".into(),
+/// Median of cordon over the median of `base`.
+fn cordon_over(runs: &Runs, base: &str) -> Option<f64> {
+    match (runs.get("cordon"), runs.get(base)) {
+        (Some(c), Some(b)) if b.median > 0.0 => Some(c.median / b.median),
+        _ => None,
     }
+}
+
+fn ratio(r: Option<f64>) -> String {
+    r.map_or("-".into(), |r| format!("{r:.2}x"))
 }
 
 fn verdict(ratio: Option<f64>, target: f64) -> &'static str {
@@ -133,9 +150,7 @@ fn verdict(ratio: Option<f64>, target: f64) -> &'static str {
     }
 }
 
-fn timing_table(title: &str, path: &str, per_exit: Option<u32>, out: &mut String) -> Res<()> {
-    let runs = medians(path)?;
-    let get = |n: &str| runs.get(n).map(|r| r.0);
+fn timing_table(title: &str, runs: &Runs, per_exit: Option<u32>, out: &mut String) {
     let _ = writeln!(out, "{title}");
     let per_exit_header = if per_exit.is_some() {
         "us per exit"
@@ -144,27 +159,26 @@ fn timing_table(title: &str, path: &str, per_exit: Option<u32>, out: &mut String
     };
     let _ = writeln!(
         out,
-        "  {:<10} {:>12} {:>12}",
-        "", "median ms", per_exit_header
+        "  {:<10} {:>10} {:>10} {:>12}",
+        "", "median ms", "min ms", per_exit_header
     );
     let mut names: Vec<&String> = runs.keys().collect();
-    names.sort_by(|a, b| runs[*a].0.total_cmp(&runs[*b].0));
+    names.sort_by(|a, b| runs[*a].median.total_cmp(&runs[*b].median));
     for name in names {
-        let secs = runs[name].0;
+        let run = &runs[name];
         let per = per_exit.map_or(String::new(), |n| {
-            format!("{:.2}", secs * 1e6 / f64::from(n))
+            format!("{:.2}", run.median * 1e6 / f64::from(n))
         });
-        let _ = writeln!(out, "  {name:<10} {:>12.2} {per:>12}", secs * 1e3);
+        let (median, min) = (run.median * 1e3, run.min * 1e3);
+        let _ = writeln!(out, "  {name:<10} {median:>10.2} {min:>10.2} {per:>12}");
     }
-    let (cordon, floor, qemu) = (get("cordon"), get("floor"), get("qemu"));
     let _ = writeln!(
         out,
-        "  cordon/floor {}   cordon/qemu {}",
-        ratio(cordon, floor),
-        ratio(cordon, qemu)
+        "  cordon/floor {}   cordon/qemu {}   (medians)",
+        ratio(cordon_over(runs, "floor")),
+        ratio(cordon_over(runs, "qemu"))
     );
-    check_exit_codes(&runs, out);
-    Ok(())
+    check_exit_codes(runs, out);
 }
 
 fn memory_table(path: &str, out: &mut String) -> Res<Option<u64>> {
@@ -201,10 +215,11 @@ fn table(args: &TableArgs) -> Res<String> {
     let mut out = String::new();
     let start = format!("{}/start.json", args.dir);
     let exits = format!("{}/exits.json", args.dir);
-    timing_table("Cold start (exit at once)", &start, None, &mut out)?;
+    let (start, exits) = (load_runs(&start)?, load_runs(&exits)?);
+    timing_table("Cold start (exit at once)", &start, None, &mut out);
     let _ = writeln!(out);
     let title = format!("Exit round trip ({} port writes, then exit)", args.writes);
-    timing_table(&title, &exits, Some(args.writes), &mut out)?;
+    timing_table(&title, &exits, Some(args.writes), &mut out);
     let _ = writeln!(
         out,
         "  (qemu's guest runs in ring 0, emulated on kvm_pvm: not comparable)"
@@ -212,21 +227,16 @@ fn table(args: &TableArgs) -> Res<String> {
     let _ = writeln!(out);
     let vm = memory_table(&format!("{}/memory.tsv", args.dir), &mut out)?;
     let _ = writeln!(out);
-    let (s, e) = (medians(&start)?, medians(&exits)?);
-    let r = |m: &HashMap<String, (f64, Vec<i64>)>| match (m.get("cordon"), m.get("floor")) {
-        (Some(c), Some(f)) => Some(c.0 / f.0),
-        _ => None,
-    };
     let _ = writeln!(out, "Targets");
     let _ = writeln!(
         out,
         "  cold start      <= 2x floor        {}",
-        verdict(r(&s), 2.0)
+        verdict(cordon_over(&start, "floor"), 2.0)
     );
     let _ = writeln!(
         out,
         "  exit round trip <= 1.1x floor      {}",
-        verdict(r(&e), 1.1)
+        verdict(cordon_over(&exits, "floor"), 1.1)
     );
     let vm_ratio = vm.map(|kib| kib as f64 / VM_TARGET_KIB as f64);
     let _ = writeln!(
