@@ -67,35 +67,51 @@ const CLEARED_PREFIXES: &[&str] = &[
 ];
 
 fn main() {
+    let (root, target_dir) = match dirs() {
+        Ok(dirs) => dirs,
+        Err(message) => {
+            eprintln!("error: building the guest images: {message}");
+            exit(1);
+        }
+    };
+    // Set on every target, so code that names the guests compiles anywhere;
+    // the guests themselves are x86_64 images, built only for x86_64 hosts.
+    let guest_dir = target_dir.join("guests");
+    println!("cargo:rustc-env=CORDON_GUEST_DIR={}", guest_dir.display());
     if env::var("CARGO_CFG_TARGET_ARCH").as_deref() != Ok("x86_64") {
         return;
     }
+    // A deleted guest directory is rebuilt.
+    println!("cargo:rerun-if-changed={}", guest_dir.display());
     for path in GUEST_SOURCES {
         println!("cargo:rerun-if-changed={path}");
     }
     println!("cargo:rerun-if-env-changed=CARGO_TARGET_DIR");
-    if let Err(message) = run() {
+    if let Err(message) = run(&root, &target_dir, &guest_dir) {
         eprintln!("error: building the guest images: {message}");
         exit(1);
     }
 }
 
-fn run() -> Result<(), String> {
+/// The workspace root and the target directory.
+fn dirs() -> Result<(PathBuf, PathBuf), String> {
     let root = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").ok_or("CARGO_MANIFEST_DIR unset")?);
     let target_dir = match env::var_os("CARGO_TARGET_DIR") {
         Some(dir) => root.join(dir),
         None => root.join("target"),
     };
+    Ok((root, target_dir))
+}
+
+fn run(root: &Path, target_dir: &Path, guest_dir: &Path) -> Result<(), String> {
     let build_dir = target_dir.join("guest-build");
     build_guests(&root.join("guest-images"), &build_dir)?;
 
     let built = build_dir.join(GUEST_TARGET).join("release");
-    let guest_dir = target_dir.join("guests");
-    fs::create_dir_all(&guest_dir).map_err(|e| format!("creating {}: {e}", guest_dir.display()))?;
+    fs::create_dir_all(guest_dir).map_err(|e| format!("creating {}: {e}", guest_dir.display()))?;
     for name in GUESTS {
         install(&built.join(name), &guest_dir.join(name))?;
     }
-    println!("cargo:rustc-env=CORDON_GUEST_DIR={}", guest_dir.display());
     Ok(())
 }
 
@@ -135,8 +151,13 @@ fn build_guests(workspace: &Path, build_dir: &Path) -> Result<(), String> {
 
 /// Copies a built guest to its stable path, replacing the old copy in one
 /// rename so nothing ever sees a half-written image.
+/// An unchanged image is left alone, so its directory's mtime (which this
+/// script watches, to rebuild deleted guests) only moves when a guest did.
 fn install(from: &Path, to: &Path) -> Result<(), String> {
     check_exec(from)?;
+    if fs::read(from).ok() == fs::read(to).ok() {
+        return Ok(());
+    }
     let partial = to.with_extension("partial");
     fs::copy(from, &partial).map_err(|e| format!("copying {}: {e}", from.display()))?;
     fs::rename(&partial, to).map_err(|e| format!("installing {}: {e}", to.display()))

@@ -7,7 +7,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use guest_abi::MemRange;
-use kvm_bindings::KVM_MAX_CPUID_ENTRIES;
+use kvm_bindings::{kvm_enable_cap, KVM_CAP_EXIT_ON_EMULATION_FAILURE, KVM_MAX_CPUID_ENTRIES};
 use kvm_ioctls::{Kvm, VmFd};
 use vm_memory::GuestMemoryMmap;
 
@@ -61,6 +61,21 @@ fn read_image(file: &mut File, limit: u64) -> Result<Vec<u8>, BootError> {
     Ok(bytes)
 }
 
+/// Asks KVM to report an instruction it cannot emulate as
+/// KVM_EXIT_INTERNAL_ERROR even at CPL3: without this, VMX and SVM inject #UD
+/// instead (a triple fault here), hiding the cause. kvm_pvm reports it
+/// either way.
+fn exit_on_emulation_failure(vm: &VmFd) {
+    let cap = kvm_enable_cap {
+        cap: KVM_CAP_EXIT_ON_EMULATION_FAILURE,
+        args: [1, 0, 0, 0],
+        ..Default::default()
+    };
+    if let Err(e) = vm.enable_cap(&cap) {
+        log::debug!("KVM_CAP_EXIT_ON_EMULATION_FAILURE not available ({e})");
+    }
+}
+
 /// Creates the VM described by `config`.
 pub fn boot(config: &VmConfig) -> Result<BootedVm, BootError> {
     // SAFETY: the supervisor passed these fds at these numbers (VmConfig::fds)
@@ -82,6 +97,7 @@ pub fn boot(config: &VmConfig) -> Result<BootedVm, BootError> {
     if let Err(e) = vm.set_tss_address(KVM_TSS_ADDR) {
         log::debug!("KVM_SET_TSS_ADDR failed ({e}); only Intel needs it");
     }
+    exit_on_emulation_failure(&vm);
     let mem = memory::map(&memfd, &ram)?;
     memory::register(&vm, &mem)?;
     let fds = (0..config.vcpus)
