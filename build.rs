@@ -24,7 +24,9 @@ const GUESTS: &[&str] = &[
     "bad-exit",
     "stack-overflow",
     "write-code",
+    "bad-console-write",
     "port-writes",
+    "exit-now",
 ];
 
 /// Sources of the guests, relative to the workspace root.

@@ -75,3 +75,21 @@ fn writing_code_faults() {
     let r = run_guest("write-code", &[]);
     r.expect(120, "read-only page");
 }
+
+#[test]
+fn bad_console_writes_are_dropped_and_counted() {
+    let r = run_guest("bad-console-write", &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("survived 5 bad writes"), "{}", r.stdout);
+    assert!(
+        r.stderr.contains("guest made 5 unclaimed accesses"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("console write of 16 bytes at 0xdead00000000 dropped"),
+        "{}",
+        r.stderr
+    );
+}

@@ -16,6 +16,13 @@ pub const BOOT_INFO_VERSION: u32 = 1;
 
 /// Debug console: each byte written (`out dx, al`) goes to cordon's stdout.
 pub const PORT_CONSOLE: u16 = 0xE9;
+/// Console write: an `out` of any size writes the RCX bytes at address RSI
+/// to the debug console in one exit (at most `CONSOLE_WRITE_MAX` bytes, all
+/// in guest RAM). The registers are those of `rep outsb`, which on some
+/// hosts (kvm_pvm) exits once per byte.
+pub const PORT_CONSOLE_WRITE: u16 = 0xEA;
+/// Most bytes one console write may carry.
+pub const CONSOLE_WRITE_MAX: u64 = 0x1_0000;
 /// Exit: a 32-bit write (`out dx, eax`) ends the sandbox with that status.
 pub const PORT_EXIT: u16 = 0xF4;
 /// Wait: a 32-bit write blocks the vCPU until a device signals or the given

@@ -1,21 +1,24 @@
 //! The debug console: bytes written to `PORT_CONSOLE` reach cordon's stdout.
 
-use crate::port::outsb;
+use crate::port::out_buffer;
 use core::fmt;
-use guest_abi::PORT_CONSOLE;
+use guest_abi::{CONSOLE_WRITE_MAX, PORT_CONSOLE_WRITE};
 
-/// Writes `bytes` to the console with `rep outsb`. Each byte is still one
-/// exit to the VMM (see [`outsb`]): this console is for diagnostics; bulk
-/// output belongs on a virtqueue.
+/// Writes `bytes` to the console with the ABI's console-write call: one exit
+/// per `CONSOLE_WRITE_MAX` bytes. (`rep outsb` to `PORT_CONSOLE` works too,
+/// but exits once per byte on kvm_pvm.) This console is for diagnostics;
+/// bulk output belongs on a virtqueue.
 pub fn write(bytes: &[u8]) {
-    outsb(PORT_CONSOLE, bytes);
+    for chunk in bytes.chunks(CONSOLE_WRITE_MAX as usize) {
+        out_buffer(PORT_CONSOLE_WRITE, chunk);
+    }
 }
 
 /// Size of the buffer behind one `print!`: longer output is written in
 /// pieces of this size.
 const LINE_BUFFER: usize = 256;
 
-/// Collects formatted output so one `print!` is one `rep outsb`, not one
+/// Collects formatted output so one `print!` is one console write, not one
 /// per formatted piece.
 struct Buffered {
     buf: [u8; LINE_BUFFER],

@@ -57,6 +57,26 @@ pub fn outsb(port: u16, bytes: &[u8]) {
     }
 }
 
+/// Hands `bytes` to the VMM in one exit: an `out` to `port` with RSI = the
+/// address and RCX = the length, the registers of `rep outsb` (the ABI's
+/// console-write call, `PORT_CONSOLE_WRITE`).
+#[inline]
+pub fn out_buffer(port: u16, bytes: &[u8]) {
+    // SAFETY: `out` at IOPL 3 exits to the VMM, which reads `bytes.len()`
+    // bytes at `bytes.as_ptr()` (inside the borrowed slice) and changes no
+    // guest register; the guest itself reads no memory here.
+    unsafe {
+        asm!(
+            "out dx, al",
+            in("dx") port,
+            in("al") 0u8,
+            in("rsi") bytes.as_ptr(),
+            in("rcx") bytes.len(),
+            options(readonly, nostack, preserves_flags),
+        )
+    }
+}
+
 /// Ends the sandbox with `status` (a 32-bit write to `PORT_EXIT`).
 pub fn exit(status: u32) -> ! {
     outl(PORT_EXIT, status);

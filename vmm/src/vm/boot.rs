@@ -9,7 +9,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use guest_abi::MemRange;
 use kvm_bindings::{kvm_enable_cap, KVM_CAP_EXIT_ON_EMULATION_FAILURE, KVM_MAX_CPUID_ENTRIES};
 use kvm_ioctls::{Kvm, VmFd};
-use vm_memory::GuestMemoryMmap;
 
 use super::console::Console;
 use super::error::BootError;
@@ -36,8 +35,6 @@ fn kvm_err(what: &'static str) -> impl FnOnce(kvm_ioctls::Error) -> BootError {
 pub struct BootedVm {
     pub vcpus: Vec<Vcpu>,
     pub shared: Shared,
-    // Kept alive for the VM's lifetime: KVM maps this memory.
-    pub _memory: GuestMemoryMmap,
     pub _vm: VmFd,
 }
 
@@ -151,12 +148,13 @@ pub fn boot(config: &VmConfig) -> Result<BootedVm, BootError> {
         unclaimed: Unclaimed::default(),
         stop: AtomicBool::new(false),
         layout,
+        // Kept alive for the VM's lifetime: KVM maps this memory.
+        memory: mem,
         page_map: loaded.page_map,
     };
     Ok(BootedVm {
         vcpus,
         shared,
-        _memory: mem,
         _vm: vm,
     })
 }

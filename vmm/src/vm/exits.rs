@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use guest_abi::{PORT_CONSOLE, PORT_EXIT, PORT_WAIT};
+use guest_abi::{PORT_CONSOLE, PORT_CONSOLE_WRITE, PORT_EXIT, PORT_WAIT};
 use kvm_ioctls::VcpuExit;
 
 use super::console::Console;
@@ -17,6 +17,8 @@ pub enum Action {
     Resume,
     /// The guest asked to exit with this value.
     Exit(u32),
+    /// Write RCX bytes at RSI to the console.
+    ConsoleWrite,
     /// Block until a device signals or this many microseconds pass.
     Wait(u32),
     /// The console budget is spent.
@@ -53,16 +55,24 @@ impl Default for Unclaimed {
 }
 
 impl Unclaimed {
+    /// A console write the guest described wrongly: dropped, counted with
+    /// the unclaimed port writes and logged at a bounded rate.
+    pub fn bad_console_write(&self, addr: u64, len: u64) {
+        self.port_writes.fetch_add(1, Ordering::Relaxed);
+        if let Some(suppressed) = self.log.check() {
+            log::warn!(
+                "console write of {len} bytes at {addr:#x} dropped: not in guest RAM or over the limit{}",
+                not_logged(suppressed)
+            );
+        }
+    }
+
     fn note(&self, counter: &AtomicU64, what: &str, addr: u64, len: usize) {
         counter.fetch_add(1, Ordering::Relaxed);
         if let Some(suppressed) = self.log.check() {
             log::warn!(
                 "unclaimed {what} at {addr:#x} ({len} bytes){}",
-                if suppressed > 0 {
-                    format!("; {suppressed} more not logged")
-                } else {
-                    String::new()
-                }
+                not_logged(suppressed)
             );
         }
     }
@@ -74,6 +84,15 @@ impl Unclaimed {
             mmio_reads: self.mmio_reads.load(Ordering::Relaxed),
             mmio_writes: self.mmio_writes.load(Ordering::Relaxed),
         }
+    }
+}
+
+/// "; N more not logged", or nothing when N is 0.
+fn not_logged(suppressed: u64) -> String {
+    if suppressed > 0 {
+        format!("; {suppressed} more not logged")
+    } else {
+        String::new()
     }
 }
 
@@ -93,6 +112,7 @@ pub fn handle<W: std::io::Write + Send>(
             Ok(()) => Action::Resume,
             Err(e) => Action::ConsoleBudget(e.limit),
         },
+        VcpuExit::IoOut(PORT_CONSOLE_WRITE, _) => Action::ConsoleWrite,
         VcpuExit::IoOut(PORT_EXIT, data) if data.len() == 4 => {
             Action::Exit(u32_of(data).unwrap_or(0))
         }

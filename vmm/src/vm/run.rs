@@ -23,12 +23,7 @@ const KICK_EVERY: Duration = Duration::from_millis(5);
 
 /// Runs the guest to its end; never returns.
 pub fn run(vm: BootedVm, config: &VmConfig, events: &mut UnixStream) -> ! {
-    let BootedVm {
-        vcpus,
-        shared,
-        _memory,
-        _vm,
-    } = vm;
+    let BootedVm { vcpus, shared, _vm } = vm;
     let shared = Arc::new(shared);
     let (tx, rx) = mpsc::channel();
     let mut threads = Vec::with_capacity(vcpus.len());

@@ -12,10 +12,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
 use std::time::Duration;
 
-use guest_abi::WAIT_FOREVER;
+use guest_abi::{CONSOLE_WRITE_MAX, WAIT_FOREVER};
 use kvm_ioctls::VcpuFd;
 
-use super::console::Console;
+use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+
+use super::console::{BudgetExceeded, Console};
 use super::exits::{self, Action, Unclaimed};
 use crate::arch::x86_64::paging::PageMap;
 use crate::boot::layout::Layout;
@@ -27,6 +29,7 @@ pub struct Shared {
     pub unclaimed: Unclaimed,
     pub stop: AtomicBool,
     pub layout: Layout,
+    pub memory: GuestMemoryMmap,
     pub page_map: PageMap,
 }
 
@@ -85,6 +88,11 @@ impl Vcpu {
             match action {
                 Action::Resume => {}
                 Action::Wait(us) => wait(us),
+                Action::ConsoleWrite => {
+                    if let Err(e) = self.console_write(shared) {
+                        return Report::ConsoleBudget { limit: e.limit };
+                    }
+                }
                 Action::Exit(status) => return Report::Exit { status },
                 Action::ConsoleBudget(limit) => return Report::ConsoleBudget { limit },
                 Action::Shutdown => return self.fault(FaultKind::Shutdown, shared),
@@ -104,6 +112,31 @@ impl Vcpu {
                 }
             }
         }
+    }
+
+    /// Serves `PORT_CONSOLE_WRITE`: RCX bytes at RSI, both guest-controlled,
+    /// so the range is bounded and checked against guest RAM before use.
+    fn console_write(&self, shared: &Shared) -> Result<(), BudgetExceeded> {
+        let Ok(regs) = self.fd.get_regs() else {
+            return Ok(());
+        };
+        let (addr, len) = (regs.rsi, regs.rcx);
+        let mut buf = match usize::try_from(len) {
+            Ok(n) if len <= CONSOLE_WRITE_MAX => vec![0u8; n],
+            _ => {
+                shared.unclaimed.bad_console_write(addr, len);
+                return Ok(());
+            }
+        };
+        if shared
+            .memory
+            .read_slice(&mut buf, GuestAddress(addr))
+            .is_err()
+        {
+            shared.unclaimed.bad_console_write(addr, len);
+            return Ok(());
+        }
+        shared.console.write(self.index as usize, &buf)
     }
 
     fn pc(&self) -> Option<u64> {
