@@ -44,4 +44,20 @@ pub struct VmConfig {
     /// 0 on the first boot.
     pub boot_counter: u64,
     pub fds: VmFds,
+    /// KVM's supported CPUID (x86_64; empty elsewhere). The supervisor reads
+    /// it from /dev/kvm while the vm process is still starting, which takes
+    /// ~0.3 ms off the vm process's path to the first KVM_RUN.
+    pub cpuid: Vec<CpuidEntry>,
+}
+
+/// One CPUID leaf as KVM reports it (`kvm_cpuid_entry2`, without padding).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CpuidEntry {
+    pub function: u32,
+    pub index: u32,
+    pub flags: u32,
+    pub eax: u32,
+    pub ebx: u32,
+    pub ecx: u32,
+    pub edx: u32,
 }

@@ -57,6 +57,8 @@ pub enum SupervisorError {
     Resource(#[from] ResourceError),
     #[error("cannot start the vm process")]
     Spawn(#[from] SpawnError),
+    #[error("KVM will not report its CPUID")]
+    Cpuid(#[source] kvm_ioctls::Error),
     #[error("cannot set up signal handling")]
     Signals(#[source] std::io::Error),
     #[error("cannot talk to the vm process")]
@@ -73,6 +75,7 @@ impl SupervisorError {
             | SupervisorError::Nul
             | SupervisorError::BootInfo(_) => ExitCause::Usage,
             SupervisorError::Resource(e) => e.cause(),
+            SupervisorError::Cpuid(_) => ExitCause::HostUnsupported,
             _ => ExitCause::Internal,
         }
     }
@@ -116,6 +119,18 @@ fn guest_argv(req: &RunRequest) -> Vec<String> {
         .collect()
 }
 
+#[cfg(target_arch = "x86_64")]
+fn supported_cpuid(
+    kvm: &kvm_ioctls::Kvm,
+) -> Result<Vec<crate::config::CpuidEntry>, SupervisorError> {
+    crate::arch::x86_64::vcpu::supported_cpuid(kvm).map_err(SupervisorError::Cpuid)
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn supported_cpuid(_: &kvm_ioctls::Kvm) -> Result<Vec<crate::config::CpuidEntry>, SupervisorError> {
+    Ok(Vec::new())
+}
+
 /// Runs one sandbox to its end.
 pub fn run(req: &RunRequest) -> Result<Outcome, SupervisorError> {
     let host = resources::host()?;
@@ -129,6 +144,8 @@ pub fn run(req: &RunRequest) -> Result<Outcome, SupervisorError> {
     let keep = [host.kvm.as_fd(), memory.as_fd(), image.as_fd()];
     let mut child = spawn::spawn(&exe, Role::Vm, &keep)?;
     log::debug!("vm process started, pid {}", child.pid);
+    // Read while the vm process is still starting (see VmConfig::cpuid).
+    let cpuid = supported_cpuid(&host.system)?;
     // The vm process has its own copies now.
     drop((host, image, memory));
     let config = VmConfig {
@@ -145,6 +162,7 @@ pub fn run(req: &RunRequest) -> Result<Outcome, SupervisorError> {
             memory: FIRST_KEPT_FD + 1,
             image: FIRST_KEPT_FD + 2,
         },
+        cpuid,
     };
     let boot = ToVm::Boot(Box::new(config));
     if let Err(e) = control::send(&mut child.control, &boot) {

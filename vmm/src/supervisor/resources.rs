@@ -49,7 +49,10 @@ impl ResourceError {
 
 /// /dev/kvm and what the host allows.
 pub struct Host {
+    /// The fd handed to the vm process.
     pub kvm: File,
+    /// The supervisor's own handle on KVM's system ioctls.
+    pub system: Kvm,
     pub host_mib: u64,
     pub max_vcpus: u32,
 }
@@ -64,12 +67,13 @@ pub fn host() -> Result<Host, ResourceError> {
     let host_mib = crate::check::host_memory_kib()? / 1024;
     // SAFETY: `kvm` is an open /dev/kvm fd; the Kvm wrapper borrows a
     // duplicate that it owns and closes.
-    let probe = unsafe { Kvm::from_raw_fd(dup(&kvm)?) };
-    let max_vcpus = u32::try_from(probe.check_extension_int(Cap::MaxVcpus))
+    let system = unsafe { Kvm::from_raw_fd(dup(&kvm)?) };
+    let max_vcpus = u32::try_from(system.check_extension_int(Cap::MaxVcpus))
         .unwrap_or(1)
         .max(1);
     Ok(Host {
         kvm,
+        system,
         host_mib,
         max_vcpus,
     })

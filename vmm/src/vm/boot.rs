@@ -7,7 +7,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use guest_abi::MemRange;
-use kvm_bindings::{kvm_enable_cap, KVM_CAP_EXIT_ON_EMULATION_FAILURE, KVM_MAX_CPUID_ENTRIES};
+use kvm_bindings::{kvm_enable_cap, KVM_CAP_EXIT_ON_EMULATION_FAILURE};
 use kvm_ioctls::{Kvm, VmFd};
 
 use super::console::Console;
@@ -16,7 +16,8 @@ use super::exits::Unclaimed;
 use super::loader;
 use super::memory;
 use super::vcpu::{self, Shared, Vcpu};
-use crate::arch::x86_64::{vcpu::set_entry_state, vcpu::EntryState, ELF_MACHINE};
+use crate::arch::x86_64::vcpu::{set_entry_state, to_kvm_cpuid, EntryState};
+use crate::arch::x86_64::ELF_MACHINE;
 use crate::boot::bootinfo::{self, BootParams};
 use crate::boot::elf;
 use crate::boot::layout::{self, Layout, GDT_ADDR, TSS_ADDR};
@@ -117,9 +118,7 @@ pub fn boot(config: &VmConfig) -> Result<BootedVm, BootError> {
     let info = bootinfo::build(&layout, config.vcpus, &params)?;
     let loaded = loader::load(&mem, &elf, &image, &layout, &info)?;
 
-    let cpuid = kvm
-        .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
-        .map_err(kvm_err("report its CPUID"))?;
+    let cpuid = to_kvm_cpuid(&config.cpuid).map_err(|_| BootError::Cpuid)?;
     let mut vcpus = Vec::with_capacity(fds.len());
     for (fd, stack) in fds.into_iter().zip(&layout.stacks) {
         let index = vcpus.len() as u32;

@@ -1,7 +1,9 @@
 //! Puts an x86_64 vCPU in Guest ABI v1's entry state.
 
-use kvm_bindings::{kvm_fpu, kvm_regs, CpuId};
-use kvm_ioctls::VcpuFd;
+use kvm_bindings::{kvm_cpuid_entry2, kvm_fpu, kvm_regs, CpuId, KVM_MAX_CPUID_ENTRIES};
+use kvm_ioctls::{Kvm, VcpuFd};
+
+use crate::config::CpuidEntry;
 
 use super::gdt;
 
@@ -69,6 +71,39 @@ pub fn set_entry_state(
         mxcsr: 0x1f80,
         ..Default::default()
     })
+}
+
+/// KVM's supported CPUID, as the supervisor sends it.
+pub fn supported_cpuid(kvm: &Kvm) -> Result<Vec<CpuidEntry>, kvm_ioctls::Error> {
+    let cpuid = kvm.get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)?;
+    let entries = cpuid.as_slice().iter().map(|e| CpuidEntry {
+        function: e.function,
+        index: e.index,
+        flags: e.flags,
+        eax: e.eax,
+        ebx: e.ebx,
+        ecx: e.ecx,
+        edx: e.edx,
+    });
+    Ok(entries.collect())
+}
+
+/// `entries` as KVM takes them.
+pub fn to_kvm_cpuid(entries: &[CpuidEntry]) -> Result<CpuId, vmm_sys_util::fam::Error> {
+    let kvm_entries: Vec<kvm_cpuid_entry2> = entries
+        .iter()
+        .map(|e| kvm_cpuid_entry2 {
+            function: e.function,
+            index: e.index,
+            flags: e.flags,
+            eax: e.eax,
+            ebx: e.ebx,
+            ecx: e.ecx,
+            edx: e.edx,
+            ..Default::default()
+        })
+        .collect();
+    CpuId::from_entries(&kvm_entries)
 }
 
 /// KVM's supported CPUID with this vCPU's APIC id filled in.
