@@ -71,7 +71,7 @@ check 0 $FLOOR --port-writes 1000
 check 67 $QEMU -kernel "$OUT/pvh-exit.elf"
 check 67 $QEMU -bios "$OUT/fw-exit.bin"
 if ((WITH_CORDON)); then
-    for guest in hello port-writes spin; do
+    for guest in hello exit-now port-writes spin; do
         [[ -f $GUESTS/$guest ]] || { echo "run.sh: $GUESTS/$guest is missing" >&2; exit 1; }
     done
     check 0 $CORDON "$GUESTS/hello"
@@ -84,6 +84,8 @@ start=()
 exits=()
 if ((WITH_CORDON)); then
     start+=(-n cordon "$CORDON $GUESTS/hello")
+    # The floor's own work (exit at once): cordon's overhead alone.
+    start+=(-n cordon-exit-now "$CORDON $GUESTS/exit-now")
     exits+=(-n cordon "$CORDON $GUESTS/port-writes")
 fi
 start+=(-n floor "$FLOOR" -n qemu "$QEMU -kernel $OUT/pvh-exit.elf")

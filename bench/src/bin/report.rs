@@ -216,7 +216,12 @@ fn table(args: &TableArgs) -> Res<String> {
     let start = format!("{}/start.json", args.dir);
     let exits = format!("{}/exits.json", args.dir);
     let (start, exits) = (load_runs(&start)?, load_runs(&exits)?);
-    timing_table("Cold start (exit at once)", &start, None, &mut out);
+    timing_table(
+        "Cold start, process start to exit (cordon: the hello guest; cordon-exit-now: a guest that exits at once, like the floor)",
+        &start,
+        None,
+        &mut out,
+    );
     let _ = writeln!(out);
     let title = format!("Exit round trip ({} port writes, then exit)", args.writes);
     timing_table(&title, &exits, Some(args.writes), &mut out);
