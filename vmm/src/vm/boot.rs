@@ -9,6 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use guest_abi::MemRange;
 use kvm_bindings::{kvm_enable_cap, KVM_CAP_EXIT_ON_EMULATION_FAILURE};
 use kvm_ioctls::{Kvm, VmFd};
+use vmm_sys_util::eventfd::EventFd;
 
 use super::console::Console;
 use super::error::BootError;
@@ -116,7 +117,7 @@ pub fn boot(config: &VmConfig) -> Result<BootedVm, BootError> {
         devices: &[],
     };
     let info = bootinfo::build(&layout, config.vcpus, &params)?;
-    let loaded = loader::load(&mem, &elf, &image, &layout, &info)?;
+    let loaded = loader::load(&mem, &elf, &image, &layout, &info, loader::Memory::Fresh)?;
 
     let cpuid = to_kvm_cpuid(&config.cpuid).map_err(|_| BootError::Cpuid)?;
     let mut vcpus = Vec::with_capacity(fds.len());
@@ -146,6 +147,8 @@ pub fn boot(config: &VmConfig) -> Result<BootedVm, BootError> {
         console: Console::new(std::io::stdout(), config.console_budget, vcpus.len()),
         unclaimed: Unclaimed::default(),
         stop: AtomicBool::new(false),
+        in_run_loop: vcpus.iter().map(|_| AtomicBool::new(true)).collect(),
+        wake: EventFd::new(libc::EFD_NONBLOCK | libc::EFD_CLOEXEC).map_err(BootError::EventFd)?,
         layout,
         // Kept alive for the VM's lifetime: KVM maps this memory.
         memory: mem,

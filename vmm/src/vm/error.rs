@@ -23,6 +23,8 @@ pub enum BootError {
     #[cfg(target_arch = "x86_64")]
     #[error("cannot load the image")]
     Load(#[from] super::loader::LoadError),
+    #[error("cannot create an eventfd")]
+    EventFd(#[source] std::io::Error),
     #[error("the supervisor sent more CPUID entries than KVM takes")]
     Cpuid,
     #[error("guests for {0} are not supported yet")]
@@ -45,7 +47,7 @@ impl BootError {
             #[cfg(target_arch = "x86_64")]
             BootError::Load(super::loader::LoadError::Paging(_)) => ExitCause::BadImage,
             BootError::BootInfo(_) => ExitCause::Usage,
-            BootError::Cpuid => ExitCause::Internal,
+            BootError::Cpuid | BootError::EventFd(_) => ExitCause::Internal,
             #[cfg(target_arch = "x86_64")]
             BootError::Memory(_) | BootError::Load(_) => ExitCause::Internal,
             BootError::Kvm { .. } | BootError::UnsupportedArch(_) => ExitCause::HostUnsupported,

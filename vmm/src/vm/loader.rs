@@ -68,9 +68,31 @@ pub fn page_map(elf: &ElfImage, layout: &Layout) -> PageMap {
     map
 }
 
-fn write(mem: &GuestMemoryMmap, addr: u64, bytes: &[u8]) -> Result<(), LoadError> {
-    mem.write_slice(bytes, GuestAddress(addr))
-        .map_err(|source| LoadError::Write { addr, source })
+/// Guest memory as the loader finds it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Memory {
+    /// Known to be all zero (a fresh memfd): zero bytes need no writing, and
+    /// not touching a page saves a page fault.
+    Fresh,
+    /// May hold anything (a reload): every byte is written.
+    Used,
+}
+
+/// Writes `bytes` at `addr`, skipping whole zero pages of fresh memory.
+fn write(mem: &GuestMemoryMmap, state: Memory, addr: u64, bytes: &[u8]) -> Result<(), LoadError> {
+    let mut at = 0;
+    while at < bytes.len() {
+        let page_end = ((addr + at as u64) | (PAGE_SIZE - 1)) + 1;
+        let end = bytes.len().min(at + (page_end - addr - at as u64) as usize);
+        let chunk = &bytes[at..end];
+        if state == Memory::Used || chunk.iter().any(|&b| b != 0) {
+            let to = addr + at as u64;
+            mem.write_slice(chunk, GuestAddress(to))
+                .map_err(|source| LoadError::Write { addr: to, source })?;
+        }
+        at = end;
+    }
+    Ok(())
 }
 
 /// Writes segments (bss zeroed), tables, GDT, TSS and `boot_info`.
@@ -80,22 +102,28 @@ pub fn load(
     image: &[u8],
     layout: &Layout,
     boot_info: &[u8],
+    state: Memory,
 ) -> Result<Loaded, LoadError> {
     for s in &elf.segments {
         let bytes = &image[s.file.clone()];
-        write(mem, s.mem.start, bytes)?;
+        write(mem, state, s.mem.start, bytes)?;
         let zero_len = (s.mem.end - s.mem.start) as usize - bytes.len();
-        write(mem, s.mem.start + bytes.len() as u64, &vec![0u8; zero_len])?;
+        write(
+            mem,
+            state,
+            s.mem.start + bytes.len() as u64,
+            &vec![0u8; zero_len],
+        )?;
     }
     let page_map = page_map(elf, layout);
     let tables = paging::build(&page_map, layout::PAGE_TABLES)?;
     for (addr, table) in &tables.tables {
         let bytes: Vec<u8> = table.iter().flat_map(|e| e.to_le_bytes()).collect();
-        write(mem, *addr, &bytes)?;
+        write(mem, state, *addr, &bytes)?;
     }
-    write(mem, GDT_ADDR, &gdt::table(TSS_ADDR))?;
-    write(mem, TSS_ADDR, &gdt::tss_bytes())?;
-    write(mem, layout.boot_info.base, boot_info)?;
+    write(mem, state, GDT_ADDR, &gdt::table(TSS_ADDR))?;
+    write(mem, state, TSS_ADDR, &gdt::tss_bytes())?;
+    write(mem, state, layout.boot_info.base, boot_info)?;
     Ok(Loaded {
         page_table_root: tables.root,
         page_map,
@@ -106,6 +134,32 @@ pub fn load(
 mod tests {
     use super::*;
     use crate::boot::elf::Segment;
+
+    fn memory() -> GuestMemoryMmap {
+        GuestMemoryMmap::from_ranges(&[(GuestAddress(0), 0x4000)]).unwrap()
+    }
+
+    #[test]
+    fn fresh_memory_skips_zero_pages_used_memory_does_not() {
+        let mut bytes = vec![0u8; 0x2800];
+        bytes[0x10] = 1;
+        bytes[0x27ff] = 2;
+        for state in [Memory::Fresh, Memory::Used] {
+            let mem = memory();
+            mem.write_slice(&[0xaa; 0x4000], GuestAddress(0)).unwrap();
+            write(&mem, state, 0x800, &bytes).unwrap();
+            let mut back = vec![0u8; 0x2800];
+            mem.read_slice(&mut back, GuestAddress(0x800)).unwrap();
+            // The first partial page and the last one are written either way.
+            assert_eq!(back[0x10], 1);
+            assert_eq!(back[0x27ff], 2);
+            assert_eq!(back[0x7ff], 0);
+            // The all-zero page in the middle (0x1000..0x2000) is written
+            // only to used memory.
+            let middle = back[0x800];
+            assert_eq!(middle, if state == Memory::Fresh { 0xaa } else { 0 });
+        }
+    }
 
     #[test]
     fn pages_get_their_segment_rights_and_guards_are_unmapped() {

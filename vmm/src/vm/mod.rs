@@ -18,8 +18,6 @@ mod run;
 #[cfg(target_arch = "x86_64")]
 mod vcpu;
 
-use std::fs::File;
-use std::io::Read;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 
@@ -39,7 +37,6 @@ pub fn main() -> ! {
             OwnedFd::from_raw_fd(DEATH_PIPE_FD),
         )
     };
-    watch_parent(death);
     let mut reader = match control.try_clone() {
         Ok(r) => r,
         Err(e) => die(&format!("cannot clone the control socket: {e}")),
@@ -52,7 +49,7 @@ pub fn main() -> ! {
         log::set_max_level(level);
     }
     let mut events = control;
-    let err = boot_and_run(&config, &mut events);
+    let err = boot_and_run(&config, &mut events, death);
     let event = VmEvent::BootFailed {
         cause: err.cause(),
         message: crate::error_chain(&err),
@@ -63,39 +60,24 @@ pub fn main() -> ! {
 
 /// Boots and runs the guest; returns only if booting failed.
 #[cfg(target_arch = "x86_64")]
-fn boot_and_run(config: &crate::config::VmConfig, events: &mut UnixStream) -> BootError {
+fn boot_and_run(
+    config: &crate::config::VmConfig,
+    events: &mut UnixStream,
+    death: OwnedFd,
+) -> BootError {
     match boot::boot(config) {
-        Ok(vm) => run::run(vm, config, events),
+        Ok(vm) => run::run(vm, config, events, death),
         Err(e) => e,
     }
 }
 
 /// Guest ABI v1 is x86_64-only; the arm64 ABI comes with the arm64 port.
 #[cfg(not(target_arch = "x86_64"))]
-fn boot_and_run(_: &crate::config::VmConfig, _: &mut UnixStream) -> BootError {
+fn boot_and_run(_: &crate::config::VmConfig, _: &mut UnixStream, _: OwnedFd) -> BootError {
     BootError::UnsupportedArch(std::env::consts::ARCH)
 }
 
 fn die(message: &str) -> ! {
     log::error!("{message}");
     std::process::exit(1)
-}
-
-/// Ends this process as soon as the supervisor is gone: the death pipe's
-/// write end lives only in the supervisor, so EOF here means it died.
-fn watch_parent(death: OwnedFd) {
-    let spawned = std::thread::Builder::new()
-        .name("parent-watch".into())
-        .spawn(move || {
-            let mut pipe = File::from(death);
-            let mut byte = [0u8; 1];
-            // Blocks until the supervisor exits; any outcome means it is gone.
-            let _ = pipe.read(&mut byte);
-            // SAFETY: _exit is async-signal-safe and ends the process at once,
-            // which is the point: no vCPU may outlive its supervisor.
-            unsafe { libc::_exit(1) }
-        });
-    if let Err(e) = spawned {
-        die(&format!("cannot start the parent watcher: {e}"));
-    }
 }

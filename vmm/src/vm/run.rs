@@ -1,9 +1,11 @@
 //! The vm process's control thread: starts the vCPU threads, waits for the
-//! first terminal report or the deadline, reports it and ends the process.
+//! first terminal report or the deadline, stops the other vCPUs, reports
+//! the end and tears the VM down.
 
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::mpsc::{self, Receiver, TryRecvError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -17,13 +19,13 @@ use crate::config::VmConfig;
 use crate::control::{self, FromVm};
 use crate::events::{VcpuPc, VmEvent};
 
-/// How long stopped vCPUs get to report where they were.
+/// How long kicked vCPUs get to leave their run loops.
 const STOP_GRACE: Duration = Duration::from_millis(500);
 /// How often a kick is repeated (see the kick protocol in `vcpu`).
 const KICK_EVERY: Duration = Duration::from_millis(5);
 
 /// Runs the guest to its end; never returns.
-pub fn run(vm: BootedVm, config: &VmConfig, events: &mut UnixStream) -> ! {
+pub fn run(vm: BootedVm, config: &VmConfig, events: &mut UnixStream, death: OwnedFd) -> ! {
     let BootedVm { vcpus, shared, _vm } = vm;
     let shared = Arc::new(shared);
     let (tx, rx) = mpsc::channel();
@@ -41,44 +43,46 @@ pub fn run(vm: BootedVm, config: &VmConfig, events: &mut UnixStream) -> ! {
             }
         }
     }
-    send(
-        events,
-        VmEvent::Started {
-            vcpus: config.vcpus,
-        },
-    );
+    drop(tx);
+    let vcpu_count = config.vcpus;
+    send(events, VmEvent::Started { vcpus: vcpu_count });
     let deadline = config
         .timeout_ms
         .map(|ms| Instant::now() + Duration::from_millis(ms));
-    let terminal = wait_for_end(&rx, deadline, &threads, &shared);
+    let end = wait_for_end(&rx, deadline, &shared, &death);
+    let all_stopped = stop_vcpus(&threads, &shared);
+    let mut pcs = Vec::new();
+    if all_stopped {
+        for t in threads {
+            let _ = t.join();
+        }
+        // Every thread has ended, so every report is in the channel.
+        while let Ok(report) = rx.try_recv() {
+            if let Report::Stopped { vcpu, pc: Some(pc) } = report {
+                pcs.push(VcpuPc { vcpu, pc });
+            }
+        }
+        pcs.sort_by_key(|p| p.vcpu);
+    }
     shared.console.flush();
     let counts = shared.unclaimed.counts();
     if counts.total() > 0 {
         send(events, VmEvent::Unclaimed(counts));
     }
-    send(events, terminal);
-    teardown(threads, &rx, shared, _vm)
-}
-
-/// Stops the remaining vCPUs and destroys the VM before exiting. Left to
-/// process exit, KVM's teardown of a live VM sometimes took 4-20 ms longer
-/// (multiples of the 4 ms tick, measured with bench/run.sh's cold start);
-/// done here in order, it takes ~0.5 ms every time.
-fn teardown(
-    threads: Vec<JoinHandle<()>>,
-    rx: &Receiver<Report>,
-    shared: Arc<Shared>,
-    vm: VmFd,
-) -> ! {
-    let (_, all_stopped) = stop_vcpus(rx, &threads, &shared);
+    send(events, end.unwrap_or(VmEvent::Timeout { pcs }));
     if all_stopped {
-        for t in threads {
-            let _ = t.join();
-        }
-        drop(vm);
-        drop(shared);
+        teardown(_vm, shared);
     }
     std::process::exit(0)
+}
+
+/// Destroys the VM and unmaps guest memory before the process exits. Left
+/// to process exit, KVM's teardown of a live VM sometimes took 4-20 ms
+/// longer (multiples of the 4 ms tick, measured with bench/run.sh's cold
+/// start); done here, in order, it takes ~0.5 ms every time.
+fn teardown(vm: VmFd, shared: Arc<Shared>) {
+    drop(vm);
+    drop(shared);
 }
 
 fn send(events: &mut UnixStream, event: VmEvent) {
@@ -88,58 +92,109 @@ fn send(events: &mut UnixStream, event: VmEvent) {
     }
 }
 
+/// The sandbox event a vCPU's report means, if it ends the sandbox.
+fn terminal_of(report: Report) -> Option<VmEvent> {
+    match report {
+        Report::Exit { status } => Some(VmEvent::GuestExit { status }),
+        Report::ConsoleBudget { limit } => Some(VmEvent::ConsoleBudget { limit }),
+        Report::Fault(fault) => Some(VmEvent::VcpuFault(fault)),
+        Report::Stopped { .. } => None,
+    }
+}
+
+/// Waits for the first terminal report (`Some`) or the deadline (`None`).
+/// Ends the process if the supervisor dies (EOF on the death pipe, whose
+/// write end only the supervisor holds).
 fn wait_for_end(
     rx: &Receiver<Report>,
     deadline: Option<Instant>,
-    threads: &[JoinHandle<()>],
     shared: &Shared,
-) -> VmEvent {
+    death: &OwnedFd,
+) -> Option<VmEvent> {
     loop {
-        let report = match deadline {
-            None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
-            Some(d) => rx.recv_timeout(d.saturating_duration_since(Instant::now())),
-        };
-        match report {
-            Ok(Report::Exit { status }) => return VmEvent::GuestExit { status },
-            Ok(Report::ConsoleBudget { limit }) => return VmEvent::ConsoleBudget { limit },
-            Ok(Report::Fault(fault)) => return VmEvent::VcpuFault(fault),
-            Ok(Report::Stopped { .. }) => {}
-            Err(RecvTimeoutError::Timeout) => {
-                let (pcs, _) = stop_vcpus(rx, threads, shared);
-                return VmEvent::Timeout { pcs };
+        loop {
+            match rx.try_recv() {
+                Ok(report) => {
+                    if let Some(event) = terminal_of(report) {
+                        return Some(event);
+                    }
+                }
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    log::error!("every vCPU thread ended without a report");
+                    std::process::exit(1);
+                }
             }
-            Err(RecvTimeoutError::Disconnected) => {
-                log::error!("every vCPU thread ended without a report");
-                std::process::exit(1);
-            }
+        }
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        if left.is_some_and(|l| l.is_zero()) {
+            return None;
+        }
+        if wait_for_wake(shared, Some(death), left) {
+            // SAFETY: _exit ends the process at once: no vCPU may outlive
+            // its supervisor.
+            unsafe { libc::_exit(1) }
         }
     }
 }
 
-/// Kicks every running vCPU until its thread has ended or `STOP_GRACE`
-/// passes. Returns where each kicked vCPU was, and whether all stopped.
-fn stop_vcpus(
-    rx: &Receiver<Report>,
-    threads: &[JoinHandle<()>],
-    shared: &Shared,
-) -> (Vec<VcpuPc>, bool) {
+/// Waits until a vCPU writes the wake eventfd or `timeout` passes (`None`:
+/// no limit). Returns whether the death pipe, if given, reported EOF.
+fn wait_for_wake(shared: &Shared, death: Option<&OwnedFd>, timeout: Option<Duration>) -> bool {
+    // Rounded up, so the deadline has passed when poll times out.
+    let ms = timeout.map_or(-1, |t| {
+        i32::try_from(t.as_micros().div_ceil(1000)).unwrap_or(i32::MAX)
+    });
+    let mut fds = [
+        libc::pollfd {
+            fd: shared.wake.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: death.map_or(-1, |d| d.as_raw_fd()),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+    ];
+    // SAFETY: `fds` is a valid array of two pollfds for its length.
+    unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) };
+    if fds[0].revents != 0 {
+        // Resets the counter; the reports themselves are in the channel.
+        let _ = shared.wake.read();
+    }
+    fds[1].revents != 0
+}
+
+/// Kicks every vCPU still in its run loop until all have left it or
+/// `STOP_GRACE` passes; returns whether all left (their threads then end on
+/// their own, and each sent its report before clearing its flag).
+fn stop_vcpus(threads: &[JoinHandle<()>], shared: &Shared) -> bool {
     shared.stop.store(true, Ordering::Release);
     let give_up = Instant::now() + STOP_GRACE;
-    let mut pcs = Vec::new();
     loop {
-        let running: Vec<&JoinHandle<()>> = threads.iter().filter(|t| !t.is_finished()).collect();
-        if running.is_empty() || Instant::now() >= give_up {
-            pcs.sort_by_key(|p: &VcpuPc| p.vcpu);
-            return (pcs, running.is_empty());
+        let running: Vec<&JoinHandle<()>> = threads
+            .iter()
+            .zip(&shared.in_run_loop)
+            .filter(|(_, running)| running.load(Ordering::Acquire))
+            .map(|(t, _)| t)
+            .collect();
+        if running.is_empty() {
+            return true;
+        }
+        if Instant::now() >= give_up {
+            log::warn!(
+                "{} vCPU(s) did not stop within {STOP_GRACE:?}",
+                running.len()
+            );
+            return false;
         }
         for t in running {
             t.thread().unpark();
             let _ = t.kill(SIGRTMIN());
         }
-        while let Ok(report) = rx.recv_timeout(KICK_EVERY) {
-            if let Report::Stopped { vcpu, pc: Some(pc) } = report {
-                pcs.push(VcpuPc { vcpu, pc });
-            }
-        }
+        // A vCPU that leaves its loop writes the wake eventfd; kick again
+        // only after a pause, so an exiting thread is not starved.
+        wait_for_wake(shared, None, Some(KICK_EVERY));
     }
 }

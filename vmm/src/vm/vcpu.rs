@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use guest_abi::{CONSOLE_WRITE_MAX, WAIT_FOREVER};
 use kvm_ioctls::VcpuFd;
+use vmm_sys_util::eventfd::EventFd;
 
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
@@ -28,6 +29,11 @@ pub struct Shared {
     pub console: Console<Stdout>,
     pub unclaimed: Unclaimed,
     pub stop: AtomicBool,
+    /// Per vCPU: still in its run loop (cleared before it reports).
+    pub in_run_loop: Vec<AtomicBool>,
+    /// Written after each report, so the control thread can poll for
+    /// reports together with the death pipe.
+    pub wake: EventFd,
     pub layout: Layout,
     pub memory: GuestMemoryMmap,
     pub page_map: PageMap,
@@ -60,8 +66,14 @@ impl Vcpu {
     /// Runs until the guest exits, faults, or the vCPU is kicked.
     pub fn run(mut self, shared: &Shared, reports: Sender<Report>) {
         let report = self.run_loop(shared);
-        // The receiver only goes away when the process is ending.
+        // The order matters to `run::stop_vcpus`: the report is in the
+        // channel before the flag says this vCPU left its loop, and the wake
+        // comes last. The receiver only goes away when the process ends.
         let _ = reports.send(report);
+        if let Some(flag) = shared.in_run_loop.get(self.index as usize) {
+            flag.store(false, Ordering::Release);
+        }
+        let _ = shared.wake.write(1);
     }
 
     fn run_loop(&mut self, shared: &Shared) -> Report {
