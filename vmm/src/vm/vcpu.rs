@@ -4,8 +4,10 @@
 //! shared `stop` flag, unparks the thread (in case it sits in the wait call)
 //! and sends it `SIGRTMIN`, whose handler does nothing but make KVM_RUN
 //! return EINTR. A signal that lands between the flag check and KVM_RUN is
-//! lost, so the control thread repeats the kick every few milliseconds until
-//! the vCPU reports `Stopped` or a deadline passes (`Vm::stop_vcpus`).
+//! lost, so the control thread repeats the kick every few milliseconds
+//! (waiting on the wake eventfd in between) until the vCPU has left its run
+//! loop or a deadline passes (`run::stop_vcpus`). A vCPU leaving its loop
+//! sends its report, then clears its `in_run_loop` flag, then writes `wake`.
 
 use std::io::Stdout;
 use std::sync::atomic::{AtomicBool, Ordering};
