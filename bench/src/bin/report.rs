@@ -159,7 +159,7 @@ fn timing_table(title: &str, runs: &Runs, per_exit: Option<u32>, out: &mut Strin
     };
     let _ = writeln!(
         out,
-        "  {:<10} {:>10} {:>10} {:>12}",
+        "  {:<16} {:>10} {:>10} {:>12}",
         "", "median ms", "min ms", per_exit_header
     );
     let mut names: Vec<&String> = runs.keys().collect();
@@ -170,7 +170,7 @@ fn timing_table(title: &str, runs: &Runs, per_exit: Option<u32>, out: &mut Strin
             format!("{:.2}", run.median * 1e6 / f64::from(n))
         });
         let (median, min) = (run.median * 1e3, run.min * 1e3);
-        let _ = writeln!(out, "  {name:<10} {median:>10.2} {min:>10.2} {per:>12}");
+        let _ = writeln!(out, "  {name:<16} {median:>10.2} {min:>10.2} {per:>12}");
     }
     let _ = writeln!(
         out,
