@@ -11,7 +11,6 @@ pub mod config;
 pub mod control;
 pub mod events;
 pub mod exit;
-pub mod ratelimit;
 pub mod spawn;
 pub mod supervisor;
 pub mod vm;

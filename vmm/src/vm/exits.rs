@@ -8,7 +8,7 @@ use kvm_ioctls::VcpuExit;
 
 use super::console::Console;
 use crate::events::UnclaimedCounts;
-use crate::ratelimit::RateLimiter;
+use protocol::ratelimit::RateLimiter;
 
 /// What the vCPU loop does after an exit.
 #[derive(Debug, PartialEq, Eq)]
