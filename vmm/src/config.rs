@@ -48,6 +48,18 @@ pub struct VmConfig {
     /// it from /dev/kvm while the vm process is still starting, which takes
     /// ~0.3 ms off the vm process's path to the first KVM_RUN.
     pub cpuid: Vec<CpuidEntry>,
+    /// The virtio devices, in slot order.
+    pub devices: Vec<DeviceSpec>,
+}
+
+/// A virtio device as the vm process sees it: a kind and a connected
+/// vhost-user socket to its backend (inherited, at `socket_fd`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceSpec {
+    pub kind: protocol::device::DeviceKind,
+    /// For logs: "console0", "block1", "rng".
+    pub name: String,
+    pub socket_fd: i32,
 }
 
 /// One CPUID leaf as KVM reports it (`kvm_cpuid_entry2`, without padding).

@@ -27,6 +27,8 @@ pub enum ExitCause {
     BadGuestExit,
     /// The vm process (or another child) died without reporting why.
     ChildDied,
+    /// A device backend failed (at connect, or by dying).
+    DeviceFailed,
     /// `--timeout` passed.
     Timeout,
     /// cordon was asked to stop by SIGINT.
@@ -37,7 +39,7 @@ pub enum ExitCause {
 
 impl ExitCause {
     /// Every cause, for the documentation table and its test.
-    pub const ALL: [ExitCause; 12] = [
+    pub const ALL: [ExitCause; 13] = [
         ExitCause::Usage,
         ExitCause::BadImage,
         ExitCause::ImageUnreadable,
@@ -47,6 +49,7 @@ impl ExitCause {
         ExitCause::ConsoleBudget,
         ExitCause::BadGuestExit,
         ExitCause::ChildDied,
+        ExitCause::DeviceFailed,
         ExitCause::Timeout,
         ExitCause::Interrupted,
         ExitCause::Terminated,
@@ -65,6 +68,7 @@ impl ExitCause {
             ExitCause::BadGuestExit => 122,
             ExitCause::ChildDied => 123,
             ExitCause::Timeout => 124,
+            ExitCause::DeviceFailed => 125,
             ExitCause::Interrupted => 130,
             ExitCause::Terminated => 143,
         }
@@ -83,6 +87,7 @@ impl ExitCause {
             ExitCause::BadGuestExit => "bad-guest-exit",
             ExitCause::ChildDied => "child-died",
             ExitCause::Timeout => "timeout",
+            ExitCause::DeviceFailed => "device-failed",
             ExitCause::Interrupted => "interrupted",
             ExitCause::Terminated => "terminated",
         }

@@ -13,6 +13,7 @@ pub mod events;
 pub mod exit;
 pub mod spawn;
 pub mod supervisor;
+pub mod virtio;
 pub mod vm;
 
 /// An error and its sources, joined by ": ", for one-line reports.

@@ -15,6 +15,8 @@ use std::fs::File;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 
+use protocol::device::DeviceKind;
+
 /// Where a child finds its control socket.
 pub const CONTROL_FD: RawFd = 3;
 /// Where a child finds the read end of its death pipe.
@@ -31,12 +33,25 @@ const SCRATCH_FD: RawFd = 64;
 pub enum Role {
     /// The KVM VM and its vCPU threads.
     Vm,
+    /// A vhost-user device backend.
+    Device(DeviceKind),
 }
 
 impl Role {
+    /// Every role, for the binary's dispatch.
+    pub const ALL: [Role; 4] = [
+        Role::Vm,
+        Role::Device(DeviceKind::Console),
+        Role::Device(DeviceKind::Block),
+        Role::Device(DeviceKind::Rng),
+    ];
+
     pub const fn arg(self) -> &'static str {
         match self {
             Role::Vm => "vm",
+            Role::Device(DeviceKind::Console) => "device-console",
+            Role::Device(DeviceKind::Block) => "device-block",
+            Role::Device(DeviceKind::Rng) => "device-rng",
         }
     }
 }

@@ -2,6 +2,7 @@
 //! process needs (it never parses guest data), spawns the vm process through
 //! the spawn helper and turns its events into the sandbox's exit status.
 
+mod devices;
 mod resources;
 mod signals;
 mod watch;
@@ -11,11 +12,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::boot::bootinfo::{self, BootInfoError};
-use crate::config::{VmConfig, VmFds, MAX_VCPUS, MIN_MEM_MIB};
+use crate::config::{DeviceSpec, VmConfig, VmFds, MAX_VCPUS, MIN_MEM_MIB};
 use crate::control::{self, ToVm};
 use crate::exit::{ExitCause, SandboxExit};
 use crate::spawn::{self, Role, SpawnError, FIRST_KEPT_FD};
 
+pub use devices::{DeviceRequest, DeviceSetupError, DiskSpec};
 pub use resources::ResourceError;
 
 /// What `cordon run` asks for.
@@ -31,6 +33,7 @@ pub struct RunRequest {
     pub env: Vec<String>,
     pub console_budget: u64,
     pub log_level: log::LevelFilter,
+    pub devices: DeviceRequest,
 }
 
 /// How a sandbox ended and, when it was cordon's doing, why.
@@ -55,6 +58,8 @@ pub enum SupervisorError {
     BootInfo(#[from] BootInfoError),
     #[error(transparent)]
     Resource(#[from] ResourceError),
+    #[error(transparent)]
+    Devices(#[from] DeviceSetupError),
     #[error("cannot start the vm process")]
     Spawn(#[from] SpawnError),
     #[error("KVM will not report its CPUID")]
@@ -75,6 +80,8 @@ impl SupervisorError {
             | SupervisorError::Nul
             | SupervisorError::BootInfo(_) => ExitCause::Usage,
             SupervisorError::Resource(e) => e.cause(),
+            SupervisorError::Devices(DeviceSetupError::Disk { .. }) => ExitCause::ImageUnreadable,
+            SupervisorError::Devices(_) => ExitCause::DeviceFailed,
             SupervisorError::Cpuid(_) => ExitCause::HostUnsupported,
             _ => ExitCause::Internal,
         }
@@ -136,20 +143,34 @@ pub fn run(req: &RunRequest) -> Result<Outcome, SupervisorError> {
     let host = resources::host()?;
     validate(req, host.host_mib, host.max_vcpus.min(MAX_VCPUS))?;
     let args = guest_argv(req);
-    bootinfo::check_size(&args, &req.env, 0)?;
+    bootinfo::check_size(&args, &req.env, req.devices.count())?;
     let image = resources::open_image(&req.image)?;
     let memory = resources::guest_memory(req.mem_mib << 20)?;
     let exe = resources::own_executable()?;
     let signals = signals::StopSignals::new().map_err(SupervisorError::Signals)?;
-    let keep = [host.kvm.as_fd(), memory.as_fd(), image.as_fd()];
+    let log_level = req.log_level.to_string().to_lowercase();
+    // Device processes first: they start while the vm process does.
+    let running = devices::start(&exe, &req.devices, &log_level)?;
+    let vm_ends: Vec<_> = running.iter().flat_map(|d| d.vm_ends.iter()).collect();
+    let mut keep = vec![host.kvm.as_fd(), memory.as_fd(), image.as_fd()];
+    keep.extend(vm_ends.iter().map(|(_, _, end)| end.as_fd()));
     let mut child = spawn::spawn(&exe, Role::Vm, &keep)?;
     log::debug!("vm process started, pid {}", child.pid);
+    let device_specs = vm_ends
+        .iter()
+        .enumerate()
+        .map(|(i, (kind, name, _))| DeviceSpec {
+            kind: *kind,
+            name: name.clone(),
+            socket_fd: FIRST_KEPT_FD + 3 + i as i32,
+        })
+        .collect();
     // Read while the vm process is still starting (see VmConfig::cpuid).
     let cpuid = supported_cpuid(&host.system)?;
     // The vm process has its own copies now.
     drop((host, image, memory));
     let config = VmConfig {
-        log_level: req.log_level.to_string().to_lowercase(),
+        log_level,
         mem_bytes: req.mem_mib << 20,
         vcpus: req.cpus,
         timeout_ms: req.timeout.map(|t| t.as_millis() as u64),
@@ -163,13 +184,15 @@ pub fn run(req: &RunRequest) -> Result<Outcome, SupervisorError> {
             image: FIRST_KEPT_FD + 2,
         },
         cpuid,
+        devices: device_specs,
     };
     let boot = ToVm::Boot(Box::new(config));
     if let Err(e) = control::send(&mut child.control, &boot) {
         // It may have died already; the watch loop reports how.
         log::debug!("cannot send the boot message: {e}");
     }
-    Ok(watch::watch(child, &signals, req.timeout))
+    let devices = running.into_iter().map(|d| (d.name, d.child)).collect();
+    Ok(watch::watch(child, devices, &signals, req.timeout))
 }
 
 #[cfg(test)]
@@ -186,6 +209,7 @@ mod tests {
             env: vec!["K=V".into()],
             console_budget: 1 << 20,
             log_level: log::LevelFilter::Warn,
+            devices: DeviceRequest::default(),
         }
     }
 

@@ -120,8 +120,14 @@ fn drain(
     result
 }
 
-/// Watches `child` until it has ended and been reaped.
-pub fn watch(mut child: Child, signals: &StopSignals, timeout: Option<Duration>) -> Outcome {
+/// Watches the vm process `child` and the device processes until the
+/// sandbox ends, then reaps them all.
+pub fn watch(
+    mut child: Child,
+    devices: Vec<(String, Child)>,
+    signals: &StopSignals,
+    timeout: Option<Duration>,
+) -> Outcome {
     if let Err(e) = child.control.set_nonblocking(true) {
         log::error!("cannot make the control socket non-blocking: {e}");
     }
@@ -130,11 +136,12 @@ pub fn watch(mut child: Child, signals: &StopSignals, timeout: Option<Duration>)
     let mut open = true;
     let outcome = loop {
         let control_fd = if open { child.control.as_raw_fd() } else { -1 };
-        let mut fds = [
+        let mut fds = vec![
             pollfd(control_fd),
             pollfd(signals.raw()),
             pollfd(child.pidfd.as_raw_fd()),
         ];
+        fds.extend(devices.iter().map(|(_, d)| pollfd(d.pidfd.as_raw_fd())));
         poll(&mut fds, backstop);
         if fds[0].revents != 0 {
             if let Some(outcome) = drain(&mut child, &mut reader, &mut open, timeout) {
@@ -163,6 +170,18 @@ pub fn watch(mut child: Child, signals: &StopSignals, timeout: Option<Duration>)
                 format!("vm process died without a report: {how}"),
             );
         }
+        if let Some((name, device)) = devices
+            .iter()
+            .zip(&fds[3..])
+            .find(|(_, p)| p.revents != 0)
+            .map(|(d, _)| d)
+        {
+            let how = describe(reap(device, Duration::ZERO));
+            break cordon(
+                ExitCause::DeviceFailed,
+                format!("{name} device process died: {how}"),
+            );
+        }
         if backstop.is_some_and(|b| Instant::now() >= b) {
             break cordon(
                 ExitCause::Timeout,
@@ -172,6 +191,16 @@ pub fn watch(mut child: Child, signals: &StopSignals, timeout: Option<Duration>)
     };
     let status = reap(&child, EXIT_GRACE);
     log::info!("vm process (pid {}) {}", child.pid, describe(status));
+    // With the vm process gone, each backend sees its frontend disconnect
+    // and exits on its own.
+    for (name, device) in &devices {
+        let status = reap(device, EXIT_GRACE);
+        log::info!(
+            "{name} device process (pid {}) {}",
+            device.pid,
+            describe(status)
+        );
+    }
     outcome
 }
 

@@ -12,6 +12,7 @@ use kvm_ioctls::{Kvm, VmFd};
 use vmm_sys_util::eventfd::EventFd;
 
 use super::console::Console;
+use super::devices::{CallFd, Devices};
 use super::error::BootError;
 use super::exits::Unclaimed;
 use super::loader;
@@ -37,6 +38,8 @@ fn kvm_err(what: &'static str) -> impl FnOnce(kvm_ioctls::Error) -> BootError {
 pub struct BootedVm {
     pub vcpus: Vec<Vcpu>,
     pub shared: Shared,
+    /// The backends' call eventfds: the control thread wakes vCPUs on them.
+    pub calls: Vec<CallFd>,
     pub _vm: VmFd,
 }
 
@@ -103,6 +106,11 @@ pub fn boot(config: &VmConfig) -> Result<BootedVm, BootError> {
         .map(|i| vm.create_vcpu(u64::from(i)))
         .collect::<Result<Vec<_>, _>>()
         .map_err(kvm_err("create a vCPU"))?;
+    let (devices, calls) = if config.devices.is_empty() {
+        (Devices::none(&mem), Vec::new())
+    } else {
+        Devices::connect(&config.devices, &vm, &mem, &memfd)?
+    };
     let tsc_khz = fds.first().and_then(|v| v.get_tsc_khz().ok()).unwrap_or(0);
     let boot_time_ns = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -114,7 +122,7 @@ pub fn boot(config: &VmConfig) -> Result<BootedVm, BootError> {
         tsc_khz: u64::from(tsc_khz),
         boot_time_ns,
         module: MemRange::default(),
-        devices: &[],
+        devices: &devices.boot_info(),
     };
     let info = bootinfo::build(&layout, config.vcpus, &params)?;
     let loaded = loader::load(&mem, &elf, &image, &layout, &info, loader::Memory::Fresh)?;
@@ -152,11 +160,13 @@ pub fn boot(config: &VmConfig) -> Result<BootedVm, BootError> {
         layout,
         // Kept alive for the VM's lifetime: KVM maps this memory.
         memory: mem,
+        devices,
         page_map: loaded.page_map,
     };
     Ok(BootedVm {
         vcpus,
         shared,
+        calls,
         _vm: vm,
     })
 }

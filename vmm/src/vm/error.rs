@@ -23,6 +23,9 @@ pub enum BootError {
     #[cfg(target_arch = "x86_64")]
     #[error("cannot load the image")]
     Load(#[from] super::loader::LoadError),
+    #[cfg(target_arch = "x86_64")]
+    #[error("virtio devices")]
+    Devices(#[from] super::devices::DevicesError),
     #[error("cannot create an eventfd")]
     EventFd(#[source] std::io::Error),
     #[error("the supervisor sent more CPUID entries than KVM takes")]
@@ -47,6 +50,8 @@ impl BootError {
             #[cfg(target_arch = "x86_64")]
             BootError::Load(super::loader::LoadError::Paging(_)) => ExitCause::BadImage,
             BootError::BootInfo(_) => ExitCause::Usage,
+            #[cfg(target_arch = "x86_64")]
+            BootError::Devices(_) => ExitCause::DeviceFailed,
             BootError::Cpuid | BootError::EventFd(_) => ExitCause::Internal,
             #[cfg(target_arch = "x86_64")]
             BootError::Memory(_) | BootError::Load(_) => ExitCause::Internal,

@@ -7,6 +7,7 @@ use guest_abi::{PORT_CONSOLE, PORT_CONSOLE_WRITE, PORT_EXIT, PORT_WAIT};
 use kvm_ioctls::VcpuExit;
 
 use super::console::Console;
+use super::devices::Devices;
 use crate::events::UnclaimedCounts;
 use protocol::ratelimit::RateLimiter;
 
@@ -106,6 +107,7 @@ pub fn handle<W: std::io::Write + Send>(
     vcpu: usize,
     console: &Console<W>,
     unclaimed: &Unclaimed,
+    devices: &Devices,
 ) -> Action {
     match exit {
         VcpuExit::IoOut(PORT_CONSOLE, data) => match console.write(vcpu, data) {
@@ -138,7 +140,11 @@ pub fn handle<W: std::io::Write + Send>(
             );
             Action::Resume
         }
+        VcpuExit::MmioWrite(addr, data) if devices.write(addr, data) => Action::Resume,
         VcpuExit::MmioRead(addr, data) => {
+            if devices.read(addr, data) {
+                return Action::Resume;
+            }
             data.fill(0xff);
             unclaimed.note(&unclaimed.mmio_reads, "MMIO read", addr, data.len());
             Action::Resume

@@ -6,6 +6,8 @@
 mod boot;
 #[cfg(target_arch = "x86_64")]
 mod console;
+#[cfg(target_arch = "x86_64")]
+mod devices;
 mod error;
 #[cfg(target_arch = "x86_64")]
 mod exits;

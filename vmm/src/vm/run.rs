@@ -14,6 +14,7 @@ use kvm_ioctls::VmFd;
 use vmm_sys_util::signal::{Killable, SIGRTMIN};
 
 use super::boot::BootedVm;
+use super::devices::CallFd;
 use super::vcpu::{Report, Shared};
 use crate::config::VmConfig;
 use crate::control::{self, FromVm};
@@ -26,7 +27,12 @@ const KICK_EVERY: Duration = Duration::from_millis(5);
 
 /// Runs the guest to its end; never returns.
 pub fn run(vm: BootedVm, config: &VmConfig, events: &mut UnixStream, death: OwnedFd) -> ! {
-    let BootedVm { vcpus, shared, _vm } = vm;
+    let BootedVm {
+        vcpus,
+        shared,
+        calls,
+        _vm,
+    } = vm;
     let shared = Arc::new(shared);
     let (tx, rx) = mpsc::channel();
     let mut threads = Vec::with_capacity(vcpus.len());
@@ -49,7 +55,7 @@ pub fn run(vm: BootedVm, config: &VmConfig, events: &mut UnixStream, death: Owne
     let deadline = config
         .timeout_ms
         .map(|ms| Instant::now() + Duration::from_millis(ms));
-    let end = wait_for_end(&rx, deadline, &shared, &death);
+    let end = wait_for_end(&rx, deadline, &shared, &death, &calls, &threads);
     let all_stopped = stop_vcpus(&threads, &shared);
     let mut pcs = Vec::new();
     if all_stopped {
@@ -110,6 +116,8 @@ fn wait_for_end(
     deadline: Option<Instant>,
     shared: &Shared,
     death: &OwnedFd,
+    calls: &[CallFd],
+    threads: &[JoinHandle<()>],
 ) -> Option<VmEvent> {
     loop {
         loop {
@@ -130,40 +138,83 @@ fn wait_for_end(
         if left.is_some_and(|l| l.is_zero()) {
             return None;
         }
-        if wait_for_wake(shared, Some(death), left) {
-            // SAFETY: _exit ends the process at once: no vCPU may outlive
-            // its supervisor.
-            unsafe { libc::_exit(1) }
+        match wait_for_wake(shared, Some(death), calls, left) {
+            Wake::Died => {
+                // SAFETY: _exit ends the process at once: no vCPU may
+                // outlive its supervisor.
+                unsafe { libc::_exit(1) }
+            }
+            Wake::Used(slots) => {
+                for slot in slots {
+                    shared.devices.signal_used(slot);
+                }
+                // A vCPU in the wait call polls its rings again.
+                for t in threads {
+                    t.thread().unpark();
+                }
+            }
+            Wake::Report | Wake::Timeout => {}
         }
     }
 }
 
-/// Waits until a vCPU writes the wake eventfd or `timeout` passes (`None`:
-/// no limit). Returns whether the death pipe, if given, reported EOF.
-fn wait_for_wake(shared: &Shared, death: Option<&OwnedFd>, timeout: Option<Duration>) -> bool {
+/// What ended a `wait_for_wake`.
+enum Wake {
+    /// A vCPU reported (or nothing but the timeout happened).
+    Report,
+    Timeout,
+    /// The death pipe reported EOF.
+    Died,
+    /// Backends signalled used buffers on these slots.
+    Used(Vec<usize>),
+}
+
+/// Waits until a vCPU writes the wake eventfd, a backend signals a call
+/// eventfd, the death pipe (if given) closes, or `timeout` passes (`None`:
+/// no limit).
+fn wait_for_wake(
+    shared: &Shared,
+    death: Option<&OwnedFd>,
+    calls: &[CallFd],
+    timeout: Option<Duration>,
+) -> Wake {
     // Rounded up, so the deadline has passed when poll times out.
     let ms = timeout.map_or(-1, |t| {
         i32::try_from(t.as_micros().div_ceil(1000)).unwrap_or(i32::MAX)
     });
-    let mut fds = [
-        libc::pollfd {
-            fd: shared.wake.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        },
-        libc::pollfd {
-            fd: death.map_or(-1, |d| d.as_raw_fd()),
-            events: libc::POLLIN,
-            revents: 0,
-        },
+    let pollfd = |fd: i32| libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let mut fds = vec![
+        pollfd(shared.wake.as_raw_fd()),
+        pollfd(death.map_or(-1, |d| d.as_raw_fd())),
     ];
-    // SAFETY: `fds` is a valid array of two pollfds for its length.
-    unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) };
+    fds.extend(calls.iter().map(|c| pollfd(c.fd.as_raw_fd())));
+    // SAFETY: `fds` is a valid, initialised array of pollfds for its length.
+    let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+    if fds[1].revents != 0 {
+        return Wake::Died;
+    }
     if fds[0].revents != 0 {
         // Resets the counter; the reports themselves are in the channel.
         let _ = shared.wake.read();
     }
-    fds[1].revents != 0
+    let used: Vec<usize> = calls
+        .iter()
+        .zip(&fds[2..])
+        .filter(|(_, p)| p.revents != 0)
+        .map(|(c, _)| {
+            let _ = c.fd.read();
+            c.slot
+        })
+        .collect();
+    match (ready, used.is_empty()) {
+        (0, _) => Wake::Timeout,
+        (_, false) => Wake::Used(used),
+        _ => Wake::Report,
+    }
 }
 
 /// Kicks every vCPU still in its run loop until all have left it or
@@ -195,6 +246,6 @@ fn stop_vcpus(threads: &[JoinHandle<()>], shared: &Shared) -> bool {
         }
         // A vCPU that leaves its loop writes the wake eventfd; kick again
         // only after a pause, so an exiting thread is not starved.
-        wait_for_wake(shared, None, Some(KICK_EVERY));
+        wait_for_wake(shared, None, &[], Some(KICK_EVERY));
     }
 }

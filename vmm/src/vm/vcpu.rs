@@ -38,6 +38,7 @@ pub struct Shared {
     pub wake: EventFd,
     pub layout: Layout,
     pub memory: GuestMemoryMmap,
+    pub devices: super::devices::Devices,
     pub page_map: PageMap,
 }
 
@@ -92,6 +93,7 @@ impl Vcpu {
                     self.index as usize,
                     &shared.console,
                     &shared.unclaimed,
+                    &shared.devices,
                 ),
                 Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => {
                     self.fd.set_kvm_immediate_exit(0);
