@@ -25,12 +25,19 @@ pub struct DeviceRequest {
     pub console: bool,
     pub disks: Vec<DiskSpec>,
     pub rng: bool,
+    /// Backends cordon does not run (QEMU's vhost-user-blk export,
+    /// virtiofsd, ...): the supervisor connects to each socket and hands
+    /// the connection to the vm process. They come after cordon's own.
+    pub external: Vec<(DeviceKind, PathBuf)>,
 }
 
 impl DeviceRequest {
     /// How many virtio devices the guest will see.
     pub fn count(&self) -> usize {
-        2 * usize::from(self.console) + self.disks.len() + usize::from(self.rng)
+        2 * usize::from(self.console)
+            + self.disks.len()
+            + usize::from(self.rng)
+            + self.external.len()
     }
 }
 
@@ -44,6 +51,12 @@ pub enum DeviceSetupError {
     #[error("cannot create the vhost-user socket for {name}")]
     Socket {
         name: String,
+        source: std::io::Error,
+    },
+    #[error("cannot connect to the {kind} backend at {path}")]
+    External {
+        kind: &'static str,
+        path: PathBuf,
         source: std::io::Error,
     },
     #[error("cannot start the {name} device process")]
@@ -200,4 +213,23 @@ fn start_one(exe: &File, p: Planned, log_level: &str) -> Result<RunningDevice, D
         child,
         vm_ends,
     })
+}
+
+/// Connects to every external backend: (kind, name, the vm process's end).
+pub fn connect_external(
+    req: &DeviceRequest,
+) -> Result<Vec<(DeviceKind, String, UnixStream)>, DeviceSetupError> {
+    req.external
+        .iter()
+        .enumerate()
+        .map(|(i, (kind, path))| {
+            let stream =
+                UnixStream::connect(path).map_err(|source| DeviceSetupError::External {
+                    kind: kind.name(),
+                    path: path.clone(),
+                    source,
+                })?;
+            Ok((*kind, format!("external-{}{i}", kind.name()), stream))
+        })
+        .collect()
 }

@@ -151,7 +151,12 @@ pub fn run(req: &RunRequest) -> Result<Outcome, SupervisorError> {
     let log_level = req.log_level.to_string().to_lowercase();
     // Device processes first: they start while the vm process does.
     let running = devices::start(&exe, &req.devices, &log_level)?;
-    let vm_ends: Vec<_> = running.iter().flat_map(|d| d.vm_ends.iter()).collect();
+    let external = devices::connect_external(&req.devices)?;
+    let vm_ends: Vec<_> = running
+        .iter()
+        .flat_map(|d| d.vm_ends.iter())
+        .chain(&external)
+        .collect();
     let mut keep = vec![host.kvm.as_fd(), memory.as_fd(), image.as_fd()];
     keep.extend(vm_ends.iter().map(|(_, _, end)| end.as_fd()));
     let mut child = spawn::spawn(&exe, Role::Vm, &keep)?;
