@@ -2,3 +2,5 @@
 //! `cordon device KIND --socket PATH` (standalone, for any frontend) or
 //! spawned by `cordon run` with its fds handed over. `vmm` never depends on
 //! this crate: the vhost-user socket is the boundary.
+
+pub mod block;
