@@ -27,6 +27,9 @@ const GUESTS: &[&str] = &[
     "bad-console-write",
     "port-writes",
     "exit-now",
+    "rng-read",
+    "blkcheck",
+    "console-echo",
 ];
 
 /// Sources of the guests, relative to the workspace root.
@@ -39,6 +42,10 @@ const GUEST_SOURCES: &[&str] = &[
     "guest-images/hello",
     "guest-images/hostile",
     "guest-images/bench",
+    "guest-images/virtio",
+    "guest-images/blkcheck",
+    "guest-images/console-echo",
+    "guest-images/rng-read",
     "guest-abi/Cargo.toml",
     "guest-abi/src",
 ];
