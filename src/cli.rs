@@ -1,6 +1,7 @@
 //! The command line (argh).
 
 use argh::FromArgs;
+use protocol::device::DeviceKind;
 
 /// cordon: run untrusted code (unikernels now; Wasm, containers and Linux
 /// guests later) in KVM micro-VMs whose parts run as separate processes.
@@ -15,6 +16,7 @@ pub struct Cordon {
 pub enum Command {
     Run(Run),
     Check(Check),
+    Device(Device),
 }
 
 /// Boot IMAGE (an x86_64 ELF unikernel following Guest ABI v1, see
@@ -41,6 +43,23 @@ pub struct Run {
     /// sandbox is stopped with exit code 121 (default 1048576)
     #[argh(option, default = "vmm::config::DEFAULT_CONSOLE_BUDGET")]
     pub console_budget: u64,
+    /// attach a virtio-blk disk on the raw image PATH, served by its own
+    /// device process; append ",ro" for read-only (repeatable, in order)
+    #[argh(option)]
+    pub disk: Vec<String>,
+    /// attach a virtio-rng device (entropy from the host's getrandom)
+    #[argh(switch)]
+    pub rng: bool,
+    /// attach two virtio consoles, served by one device process: console 0
+    /// carries the guest's stdout and cordon's stdin, console 1 the guest's
+    /// stderr (the debug port 0xE9 works either way)
+    #[argh(switch)]
+    pub console: bool,
+    /// attach a device served by a vhost-user backend cordon does not run,
+    /// as KIND:SOCKET with KIND console, block or rng (repeatable); e.g.
+    /// block:/run/qsd.sock for qemu-storage-daemon's vhost-user-blk export
+    #[argh(option)]
+    pub vhost_user: Vec<String>,
     /// log level: error, warn (default), info, debug or trace
     #[argh(option)]
     pub log_level: Option<log::LevelFilter>,
@@ -62,6 +81,87 @@ pub struct Run {
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "check")]
 pub struct Check {}
+
+/// Serve one vhost-user device on a unix socket, for any frontend (QEMU,
+/// cloud-hypervisor, cordon): binds the socket (and opens the image) first,
+/// serves one frontend at a time and the next after a disconnect.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "device")]
+pub struct Device {
+    #[argh(subcommand)]
+    pub kind: DeviceKindCommand,
+    /// log level: error, warn (default), info, debug or trace
+    #[argh(option)]
+    pub log_level: Option<log::LevelFilter>,
+}
+
+#[derive(FromArgs, Debug)]
+#[argh(subcommand)]
+pub enum DeviceKindCommand {
+    Console(ConsoleDevice),
+    Block(BlockDevice),
+    Rng(RngDevice),
+}
+
+/// virtio-console: the guest's output to this process's stdout, this
+/// process's stdin to the guest.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "console")]
+pub struct ConsoleDevice {
+    /// the unix socket to listen on
+    #[argh(option)]
+    pub socket: std::path::PathBuf,
+}
+
+/// virtio-blk on a raw image file.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "block")]
+pub struct BlockDevice {
+    /// the unix socket to listen on
+    #[argh(option)]
+    pub socket: std::path::PathBuf,
+    /// the raw disk image
+    #[argh(option)]
+    pub image: std::path::PathBuf,
+    /// refuse writes (VIRTIO_BLK_F_RO; writes fail with VIRTIO_BLK_S_IOERR)
+    #[argh(switch)]
+    pub read_only: bool,
+}
+
+/// virtio-rng from the host's getrandom.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "rng")]
+pub struct RngDevice {
+    /// the unix socket to listen on
+    #[argh(option)]
+    pub socket: std::path::PathBuf,
+}
+
+/// A `--vhost-user KIND:SOCKET` value.
+pub fn parse_vhost_user(value: &str) -> Result<(DeviceKind, std::path::PathBuf), String> {
+    let (kind, path) = value
+        .split_once(':')
+        .ok_or_else(|| format!("--vhost-user {value:?} is not KIND:SOCKET"))?;
+    let kind = [DeviceKind::Console, DeviceKind::Block, DeviceKind::Rng]
+        .into_iter()
+        .find(|k| k.name() == kind)
+        .ok_or_else(|| format!("--vhost-user kind {kind:?} is not console, block or rng"))?;
+    Ok((kind, path.into()))
+}
+
+/// A `--disk PATH[,ro]` value.
+pub fn parse_disk(value: &str) -> vmm::supervisor::DiskSpec {
+    match value.strip_suffix(",ro") {
+        Some(path) => vmm::supervisor::DiskSpec {
+            path: path.into(),
+            read_only: true,
+        },
+        None => vmm::supervisor::DiskSpec {
+            path: value.into(),
+            read_only: false,
+        },
+    }
+}
 
 impl Run {
     /// The log level from --log-level and -v.

@@ -4,18 +4,24 @@
 //! this binary as a vm process (see `vmm::spawn`).
 
 mod cli;
+mod device_role;
 mod logger;
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use vmm::exit::ExitCause;
-use vmm::supervisor::{self, RunRequest};
+use vmm::supervisor::{self, DeviceRequest, RunRequest};
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
-    if argv.len() == 2 && argv[1] == vmm::spawn::Role::Vm.arg() {
-        run_vm_role();
+    if argv.len() == 2 {
+        if let Some(role) = vmm::spawn::Role::ALL
+            .into_iter()
+            .find(|r| r.arg() == argv[1])
+        {
+            run_role(role);
+        }
     }
     let strs: Vec<&str> = argv.iter().map(String::as_str).collect();
     let parsed =
@@ -36,10 +42,16 @@ fn main() -> ExitCode {
     match cli.command {
         cli::Command::Run(run) => run_sandbox(&run),
         cli::Command::Check(_) => check(),
+        cli::Command::Device(device) => {
+            logger::init("device", device.log_level.unwrap_or(log::LevelFilter::Warn));
+            device_role::standalone(&device)
+        }
     }
 }
 
-fn run_vm_role() -> ! {
+/// A child process started by the spawn helper: `cordon vm`, `cordon
+/// device-block`, ... Not user commands.
+fn run_role(role: vmm::spawn::Role) -> ! {
     // SAFETY: fstat only writes into `st`, which we own.
     let is_child = unsafe {
         let mut st: libc::stat = std::mem::zeroed();
@@ -47,11 +59,17 @@ fn run_vm_role() -> ! {
             && st.st_mode & libc::S_IFMT == libc::S_IFSOCK
     };
     if !is_child {
-        eprintln!("cordon: `cordon vm` is started by `cordon run`, not by hand");
+        eprintln!(
+            "cordon: `cordon {}` is started by `cordon run`, not by hand",
+            role.arg()
+        );
         std::process::exit(i32::from(ExitCause::Usage.code()));
     }
-    logger::init("vm", log::LevelFilter::Warn);
-    vmm::vm::main()
+    logger::init(role.arg(), log::LevelFilter::Warn);
+    match role {
+        vmm::spawn::Role::Vm => vmm::vm::main(),
+        vmm::spawn::Role::Device(kind) => device_role::spawned(kind),
+    }
 }
 
 fn usage(message: &str) -> ExitCode {
@@ -72,6 +90,15 @@ fn run_sandbox(run: &cli::Run) -> ExitCode {
             ))
         }
     };
+    let external = match run
+        .vhost_user
+        .iter()
+        .map(|v| cli::parse_vhost_user(v))
+        .collect()
+    {
+        Ok(external) => external,
+        Err(message) => return usage(&message),
+    };
     let req = RunRequest {
         image: run.image.clone(),
         mem_mib: run.mem,
@@ -81,6 +108,12 @@ fn run_sandbox(run: &cli::Run) -> ExitCode {
         env: run.env.clone(),
         console_budget: run.console_budget,
         log_level: run.level(),
+        devices: DeviceRequest {
+            console: run.console,
+            disks: run.disk.iter().map(|d| cli::parse_disk(d)).collect(),
+            rng: run.rng,
+            external,
+        },
     };
     match supervisor::run(&req) {
         Ok(outcome) => {

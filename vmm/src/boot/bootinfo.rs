@@ -32,7 +32,9 @@ const DEVICE_SIZE: usize = std::mem::size_of::<VirtioMmioDevice>();
 /// started, so a too-large command line fails early).
 pub fn needed_size(args: &[String], env: &[String], devices: usize) -> usize {
     let strings: usize = args.iter().chain(env).map(|s| s.len() + 1).sum();
+    // Up to 7 bytes of padding before each of the three tables.
     BOOT_INFO_HEADER_SIZE
+        + 3 * 7
         + (args.len() + env.len()) * STR_REF_SIZE
         + devices * DEVICE_SIZE
         + strings
@@ -55,6 +57,7 @@ pub fn build(layout: &Layout, vcpus: u32, p: &BootParams) -> Result<Vec<u8>, Boo
     let mut out = vec![0u8; BOOT_INFO_HEADER_SIZE];
     let argv = push_strings(&mut out, base, p.args);
     let envp = push_strings(&mut out, base, p.env);
+    align8(&mut out);
     let devices = base + out.len() as u64;
     for d in p.devices {
         out.extend_from_slice(as_bytes(d));
@@ -89,6 +92,7 @@ pub fn build(layout: &Layout, vcpus: u32, p: &BootParams) -> Result<Vec<u8>, Boo
 
 /// Appends a `StrRef` table and then the strings; returns the table's address.
 fn push_strings(out: &mut Vec<u8>, base: u64, strings: &[String]) -> u64 {
+    align8(out);
     let table_at = out.len();
     out.resize(table_at + strings.len() * STR_REF_SIZE, 0);
     for (i, s) in strings.iter().enumerate() {
@@ -102,6 +106,11 @@ fn push_strings(out: &mut Vec<u8>, base: u64, strings: &[String]) -> u64 {
         out[at..at + STR_REF_SIZE].copy_from_slice(as_bytes(&r));
     }
     base + table_at as u64
+}
+
+/// Pads `out` so the next table starts 8-byte aligned (tables hold u64s).
+fn align8(out: &mut Vec<u8>) {
+    out.resize(out.len().next_multiple_of(8), 0);
 }
 
 /// The bytes of a plain `#[repr(C)]` ABI struct with no padding.
@@ -149,7 +158,9 @@ mod tests {
         let addr = read_u64(&b, second) - layout.boot_info.base;
         let len = read_u64(&b, second + 8) as usize;
         assert_eq!(&b[addr as usize..addr as usize + len + 1], b"7\0");
-        assert_eq!(b.len(), needed_size(&args, &env, 0));
+        assert!(b.len() <= needed_size(&args, &env, 0));
+        let envp = read_u64(&b, header - 24) - layout.boot_info.base;
+        assert_eq!(envp % 8, 0, "tables are 8-byte aligned");
     }
 
     #[test]
