@@ -1,28 +1,30 @@
 //! The vhost-user glue: `VhostUserBackendMut` for vhost-user-backend's
-//! daemon. Everything a request does lives in `queue`; this file only
-//! hands it the vring and signals the guest.
+//! daemon, run by `serve`. Everything a request does lives in `queue`; this
+//! file only hands it the vring and signals the guest.
 
 use std::io;
 use std::sync::Arc;
 
 use vhost::vhost_user::message::VhostUserProtocolFeatures;
 use vhost_user_backend::{VhostUserBackendMut, VringRwLock, VringT};
-use vm_memory::{GuestAddressSpace, GuestMemoryAtomic, GuestMemoryMmap};
+use vm_memory::{GuestAddressSpace, GuestMemoryAtomic};
 use vmm_sys_util::epoll::EventSet;
-use vmm_sys_util::event::{
-    new_event_consumer_and_notifier, EventConsumer, EventFlag, EventNotifier,
-};
 
 use super::config::{config_space, device_features, read_config, CONFIG_SIZE, QUEUE_SIZE};
 use super::disk::Disk;
 use super::inflight::NoInflight;
-use super::queue::{guest_warn, process_queue};
+use super::queue::process_queue;
+use crate::serve::queue::{guest_warn, signal, Mem};
+use crate::serve::{stop_worker, Device};
+
+/// The request queue's index, which is also its event id.
+const REQUEST_QUEUE: u16 = 0;
 
 /// One connection's worth of device state over a shared `Disk`.
 pub struct BlockBackend {
     disk: Arc<Disk>,
     config: [u8; CONFIG_SIZE],
-    mem: Option<GuestMemoryAtomic<GuestMemoryMmap>>,
+    mem: Option<GuestMemoryAtomic<Mem>>,
 }
 
 impl BlockBackend {
@@ -34,7 +36,23 @@ impl BlockBackend {
             mem: None,
         }
     }
+
+    fn process(&mut self, vring: &VringRwLock) {
+        let Some(mem) = &self.mem else { return };
+        let mem = mem.memory();
+        let mut state = vring.get_mut();
+        let queue = state.get_queue_mut();
+        let notify = process_queue(queue, &mem, &self.disk, &mut NoInflight).unwrap_or_else(|e| {
+            guest_warn(format_args!("block: request queue: {e}"));
+            true
+        });
+        if notify {
+            signal(&state);
+        }
+    }
 }
+
+impl Device for BlockBackend {}
 
 impl VhostUserBackendMut for BlockBackend {
     type Bitmap = ();
@@ -75,44 +93,26 @@ impl VhostUserBackendMut for BlockBackend {
         Err(io::Error::from(io::ErrorKind::PermissionDenied))
     }
 
-    fn update_memory(&mut self, mem: GuestMemoryAtomic<GuestMemoryMmap>) -> io::Result<()> {
+    fn update_memory(&mut self, mem: GuestMemoryAtomic<Mem>) -> io::Result<()> {
         self.mem = Some(mem);
         Ok(())
     }
 
-    /// The daemon joins the worker thread when it is dropped, so the
-    /// thread must have an exit event.
-    fn exit_event(&self, _thread_index: usize) -> Option<(EventConsumer, EventNotifier)> {
-        new_event_consumer_and_notifier(EventFlag::NONBLOCK)
-            .inspect_err(|e| log::error!("block: no exit event for the worker: {e}"))
-            .ok()
-    }
-
-    /// Errors returned here stop the worker thread for good, so guest
-    /// mistakes are logged and swallowed.
+    /// Guest mistakes are logged and swallowed; an error ends the worker,
+    /// which only `serve`'s stop event (and unknown events) should do.
     fn handle_event(
         &mut self,
         device_event: u16,
-        evset: EventSet,
+        _evset: EventSet,
         vrings: &[VringRwLock],
         _thread_id: usize,
     ) -> io::Result<()> {
-        if !evset.contains(EventSet::IN) || device_event != 0 {
-            return Ok(());
-        }
-        let (Some(mem), Some(vring)) = (&self.mem, vrings.first()) else {
-            return Ok(());
-        };
-        let mem = mem.memory();
-        let notify = {
-            let mut state = vring.get_mut();
-            process_queue(state.get_queue_mut(), &*mem, &self.disk, &mut NoInflight)
-        };
-        if notify {
-            if let Err(e) = vring.signal_used_queue() {
-                guest_warn(format_args!("cannot signal the used queue: {e}"));
+        match (device_event, vrings.first()) {
+            (REQUEST_QUEUE, Some(vring)) => {
+                self.process(vring);
+                Ok(())
             }
+            _ => Err(stop_worker(device_event)),
         }
-        Ok(())
     }
 }

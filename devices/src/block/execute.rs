@@ -11,8 +11,8 @@ use vm_memory::{ByteValued, Bytes, GuestMemory};
 
 use super::config::{MAX_DISCARD_SECTORS, MAX_DISCARD_SEG, MAX_WRITE_ZEROES_SECTORS};
 use super::disk::{Disk, SECTOR_SIZE};
-use super::transfer::{read_to_guest, write_from_guest};
 use super::request::{gather, Kind, Request};
+use super::transfer::{read_to_guest, write_from_guest};
 
 /// struct virtio_blk_discard_write_zeroes.
 #[derive(Clone, Copy, Debug, Default)]

@@ -15,27 +15,32 @@ mod config;
 mod disk;
 mod execute;
 mod inflight;
-mod transfer;
 mod queue;
 mod request;
 #[cfg(test)]
 mod tests;
+mod transfer;
 
 use std::fs::File;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use thiserror::Error;
-use vhost::vhost_user::{Error as VhostUserError, Listener};
-use vhost_user_backend::{Error as DaemonError, VhostUserDaemon};
-use vm_memory::{GuestMemoryAtomic, GuestMemoryMmap};
+use vhost::vhost_user::Listener;
 
 pub use backend::BlockBackend;
 pub use disk::{Disk, SECTOR_SIZE, SERIAL_LEN};
 pub use inflight::{InflightLog, NoInflight};
 pub use queue::process_queue;
 
-/// What `cordon device block` is started with.
+use crate::error::DeviceError;
+use crate::serve::{self, Mode};
+
+/// How the block backend runs: `cordon device block --socket PATH --image
+/// FILE` binds the listener and opens the image before jailing itself
+/// (standalone); `cordon run` hands both over (spawned).
 pub struct BlockConfig {
+    pub listener: Listener,
+    pub mode: Mode,
     /// The raw image, opened read-write unless `read_only`.
     pub image: File,
     /// Advertise VIRTIO_BLK_F_RO and fail every write with IOERR.
@@ -51,42 +56,20 @@ pub enum BlockError {
     Image(#[source] std::io::Error),
     #[error("serial is {0} bytes, at most 20 fit")]
     SerialTooLong(usize),
-    #[error("cannot accept a frontend: {0}")]
-    Accept(DaemonError),
-    #[error("vhost-user daemon: {0}")]
-    Daemon(DaemonError),
+    #[error("serving virtio-blk")]
+    Serve(#[source] DeviceError),
 }
 
-/// Serves frontends on `listener`, one at a time, until accepting fails.
-/// A connection that ends in a protocol error is logged; the next one is
-/// served with fresh device state over the same image.
-pub fn start_backend(config: BlockConfig, mut listener: Listener) -> Result<(), BlockError> {
+/// Serves virtio-blk on the config's listener; returns per `config.mode`.
+/// Every connection gets fresh device state over the same image.
+pub fn start_backend(config: BlockConfig) -> Result<(), BlockError> {
     let disk = Arc::new(Disk::new(
         config.image,
         config.read_only,
         config.serial.as_deref(),
     )?);
-    loop {
-        match serve_connection(&disk, &mut listener) {
-            Ok(()) => log::info!("block: frontend disconnected"),
-            Err(e @ BlockError::Accept(_)) => return Err(e),
-            Err(e) => log::warn!("block: connection ended: {e}"),
-        }
-    }
-}
-
-/// Accepts one frontend on `listener` and serves it until it disconnects.
-pub fn serve_connection(disk: &Arc<Disk>, listener: &mut Listener) -> Result<(), BlockError> {
-    let backend = Arc::new(RwLock::new(BlockBackend::new(disk.clone())));
-    let mem = GuestMemoryAtomic::new(GuestMemoryMmap::new());
-    let mut daemon =
-        VhostUserDaemon::new("block".into(), backend, mem).map_err(BlockError::Daemon)?;
-    daemon.start(listener).map_err(BlockError::Accept)?;
-    // Dropping the daemon stops and joins its vring worker.
-    match daemon.wait() {
-        Err(DaemonError::HandleRequest(
-            VhostUserError::Disconnected | VhostUserError::PartialMessage,
-        )) => Ok(()),
-        other => other.map_err(BlockError::Daemon),
-    }
+    serve::serve("block", config.listener, config.mode, || {
+        Ok(BlockBackend::new(disk.clone()))
+    })
+    .map_err(BlockError::Serve)
 }

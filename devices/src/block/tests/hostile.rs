@@ -148,13 +148,13 @@ fn bad_heads_and_avail_indices_are_survived() {
     // avail idx far ahead of what the queue can hold: nothing is processed.
     let (vq, mut q) = rig.offer(&table, &[0]);
     vq.avail().idx().store(u16::to_le(QUEUE + 5));
-    assert!(!process_queue(&mut q, &rig.mem, &rig.disk, &mut NoInflight));
+    assert!(process_queue(&mut q, &rig.mem, &rig.disk, &mut NoInflight).is_err());
     assert_eq!(vq.used().idx().load(), 0);
 
     // Rings outside memory: nothing is processed.
     let (_vq, mut q) = rig.offer(&table, &[0]);
     q.set_used_ring_address(Some(MEM_SIZE as u32 - 8), Some(0));
-    assert!(!process_queue(&mut q, &rig.mem, &rig.disk, &mut NoInflight));
+    assert!(process_queue(&mut q, &rig.mem, &rig.disk, &mut NoInflight).is_err());
     rig.assert_reads_sector_0();
 }
 
@@ -208,7 +208,7 @@ fn event_idx_suppresses_interrupts_the_driver_did_not_ask_for() {
     // used_event (after the avail ring's entries) = 5: no interrupt wanted yet.
     let used_event = vq.avail_addr().unchecked_add(4 + 2 * u64::from(QUEUE));
     rig.mem.write_obj(5u16.to_le(), used_event).unwrap();
-    assert!(!process_queue(&mut q, &rig.mem, &rig.disk, &mut NoInflight));
+    assert!(!process_queue(&mut q, &rig.mem, &rig.disk, &mut NoInflight).unwrap());
     assert_eq!(vq.used().idx().load(), 1);
     // avail_event was published so the driver knows where to kick next.
     let avail_event = vq.used_addr().unchecked_add(4 + 8 * u64::from(QUEUE));
@@ -216,5 +216,5 @@ fn event_idx_suppresses_interrupts_the_driver_did_not_ask_for() {
 
     let (_vq, mut q) = rig.offer(&table, &[0]);
     q.set_event_idx(true);
-    assert!(process_queue(&mut q, &rig.mem, &rig.disk, &mut NoInflight));
+    assert!(process_queue(&mut q, &rig.mem, &rig.disk, &mut NoInflight).unwrap());
 }

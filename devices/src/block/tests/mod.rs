@@ -121,7 +121,7 @@ impl Rig {
         log: &mut impl InflightLog,
     ) -> Used {
         let (vq, mut q) = self.offer(table, heads);
-        process_queue(&mut q, &self.mem, &self.disk, log);
+        process_queue(&mut q, &self.mem, &self.disk, log).unwrap();
         Used::read(&vq, &self.mem)
     }
 
