@@ -30,6 +30,14 @@ const GUESTS: &[&str] = &[
     "rng-read",
     "blkcheck",
     "console-echo",
+    "virtq-desc-loop",
+    "virtq-oob-addr",
+    "virtq-long-chain",
+    "virtq-bad-size",
+    "virtq-notify-early",
+    "virtq-config-oob",
+    "virtq-bad-features",
+    "blk-write-ro",
 ];
 
 /// Sources of the guests, relative to the workspace root.

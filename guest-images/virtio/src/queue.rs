@@ -74,11 +74,15 @@ pub struct Virtqueue {
 }
 
 impl Virtqueue {
+    /// A queue over rings already programmed into the device (normally
+    /// made by [`crate::Transport::setup_queue`]; hostile guests lay out
+    /// their own).
+    ///
     /// # Safety
     /// `base..base + layout.total` must be zeroed RAM, 16-byte aligned, that
     /// only this queue (and the device) will touch, programmed as queue
     /// `index` of the device at `regs`.
-    pub(crate) unsafe fn new(index: u16, regs: Mmio, base: u64, layout: Layout) -> Virtqueue {
+    pub unsafe fn new(index: u16, regs: Mmio, base: u64, layout: Layout) -> Virtqueue {
         Virtqueue {
             index,
             regs,
@@ -150,6 +154,17 @@ impl Virtqueue {
         self.write(at + 8, len);
         self.write(at + 12, flags);
         self.write(at + 14, next);
+    }
+
+    /// Descriptor `index` as it is in the table: (addr, len, flags, next).
+    pub fn read_desc(&self, index: u16) -> (u64, u32, u16, u16) {
+        let at = self.layout.desc_at(index % self.layout.size);
+        (
+            self.read(at),
+            self.read(at + 8),
+            self.read(at + 12),
+            self.read(at + 14),
+        )
     }
 
     /// Adds a chain of `segments` (not yet visible to the device: see

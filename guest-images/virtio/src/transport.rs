@@ -189,6 +189,12 @@ impl Transport {
         self.regs.read32(reg::QUEUE_NUM_MAX)
     }
 
+    /// QueueReady of queue `index` (selects it).
+    pub fn queue_ready(&self, index: u16) -> u32 {
+        self.regs.write32(reg::QUEUE_SEL, u32::from(index));
+        self.regs.read32(reg::QUEUE_READY)
+    }
+
     /// Programs queue `index` as given and sets QueueReady, checking
     /// nothing: `size` entries with the rings at `desc`, `avail`, `used`.
     pub fn program_queue(&self, index: u16, size: u32, desc: u64, avail: u64, used: u64) {
