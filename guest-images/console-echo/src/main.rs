@@ -11,6 +11,8 @@ use guest_rt::{println, BootInfo};
 use guest_virtio::{id, Console, VirtioError};
 
 const LINE_MAX: usize = 4096;
+/// Bytes of output collected for one write (at least `LINE_MAX`).
+const BATCH: usize = 16384;
 const NO_DEVICE: u32 = 3;
 
 fn main(boot: &'static BootInfo, _vcpu: u64) -> u32 {
@@ -37,6 +39,11 @@ fn run(out: &guest_virtio::Device, err: &guest_virtio::Device) -> Result<(), Vir
     let mut len = 0;
     let mut lines = 0u64;
     let mut input = [0u8; 1024];
+    // Whole lines of one read go out in one write.
+    let mut echo = Batch {
+        buf: [0; BATCH],
+        len: 0,
+    };
     loop {
         let n = out.read(&mut input)?;
         for &byte in &input[..n] {
@@ -44,25 +51,26 @@ fn run(out: &guest_virtio::Device, err: &guest_virtio::Device) -> Result<(), Vir
             len += 1;
             if byte == b'\n' {
                 if is_quit(&line[..len]) {
-                    let mut report = Report {
-                        buf: [0; 64],
+                    echo.flush(&mut out)?;
+                    let mut report = Batch {
+                        buf: [0; BATCH],
                         len: 0,
                     };
                     let _ = core::fmt::write(
                         &mut report,
                         format_args!("console-echo: quit after {lines} lines\n"),
                     );
-                    err.write(report.bytes())?;
-                    return Ok(());
+                    return report.flush(&mut err);
                 }
-                out.write(&line[..len])?;
+                echo.push(&mut out, &line[..len])?;
                 lines += 1;
                 len = 0;
             } else if len == LINE_MAX {
-                out.write(&line)?;
+                echo.push(&mut out, &line)?;
                 len = 0;
             }
         }
+        echo.flush(&mut out)?;
     }
 }
 
@@ -71,19 +79,34 @@ fn is_quit(line: &[u8]) -> bool {
     matches!(line, b"quit\n" | b"quit\r\n")
 }
 
-/// A short line formatted on the stack.
-struct Report {
-    buf: [u8; 64],
+/// Output collected before one console write.
+struct Batch {
+    buf: [u8; BATCH],
     len: usize,
 }
 
-impl Report {
-    fn bytes(&self) -> &[u8] {
-        &self.buf[..self.len]
+impl Batch {
+    /// Appends `bytes`, writing out first what is collected if they do not
+    /// fit.
+    fn push(&mut self, console: &mut Console, bytes: &[u8]) -> Result<(), VirtioError> {
+        if self.len + bytes.len() > BATCH {
+            self.flush(console)?;
+        }
+        self.buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
+        Ok(())
+    }
+
+    fn flush(&mut self, console: &mut Console) -> Result<(), VirtioError> {
+        if self.len > 0 {
+            console.write(&self.buf[..self.len])?;
+            self.len = 0;
+        }
+        Ok(())
     }
 }
 
-impl core::fmt::Write for Report {
+impl core::fmt::Write for Batch {
     fn write_str(&mut self, s: &str) -> core::fmt::Result {
         let end = self.len + s.len();
         self.buf

@@ -138,7 +138,6 @@ impl Session {
         // memory, which nothing else uses.
         unsafe {
             ptr::write_volatile(self.header() as *mut [u8; 16], header(T_IN, 0));
-            ptr::write_volatile(self.status() as *mut u8, 0xFF);
             ptr::copy_nonoverlapping(LINE.as_ptr(), (self.scratch + TEXT) as *mut u8, LINE.len());
         }
         let (data, text) = (self.data(), self.scratch + TEXT);
@@ -166,6 +165,9 @@ impl Session {
 
     /// Puts `head` in the available ring and notifies the device.
     pub fn publish(&mut self, head: u16) {
+        // The status byte reads 0xff until a device writes it.
+        // SAFETY: the status byte is the session's scratch memory.
+        unsafe { ptr::write_volatile(self.status() as *mut u8, 0xFF) };
         // SAFETY: the guests write descriptors only through `desc`, whose
         // contract keeps the device away from Rust objects.
         unsafe { self.queue.publish_raw(head) }
@@ -200,10 +202,14 @@ impl Session {
             Outcome::Returned { head, len } if self.target.kind == Kind::Block => {
                 // SAFETY: the status byte is the session's scratch memory.
                 let s = unsafe { ptr::read_volatile(self.status() as *const u8) };
-                println!(
-                    "{name}: {what}: returned head {head}, len {len}, block status {s} ({}); status {status:#x}",
-                    status_name(s)
-                );
+                if s == 0xFF {
+                    println!("{name}: {what}: returned head {head}, len {len}, block status not written; status {status:#x}");
+                } else {
+                    println!(
+                        "{name}: {what}: returned head {head}, len {len}, block status {s} ({}); status {status:#x}",
+                        status_name(s)
+                    );
+                }
             }
             Outcome::Returned { head, len } => {
                 println!("{name}: {what}: returned head {head}, len {len}; status {status:#x}");

@@ -38,9 +38,13 @@ fn attack(s: &mut Session) -> Result<(), VirtioError> {
     s.publish(0);
     println!("{NAME}: published a chain through all {n} descriptors, the last linked back to 0");
     s.report(format_args!("chain of more than {n} descriptors"));
+    if s.transport.offered() & feature::INDIRECT_DESC == 0 {
+        println!("{NAME}: VIRTIO_F_INDIRECT_DESC not offered: no indirect chain");
+        return Ok(());
+    }
     match indirect(&s.target)? {
         Some(new) => *s = new,
-        None => println!("{NAME}: VIRTIO_F_INDIRECT_DESC not offered: no indirect chain"),
+        None => println!("{NAME}: VIRTIO_F_INDIRECT_DESC not taken: no indirect chain"),
     }
     Ok(())
 }
@@ -56,7 +60,7 @@ fn buffer(s: &Session, i: u16, n: u16) -> (u64, u32, u16) {
 }
 
 /// Resets the device with INDIRECT_DESC and publishes one indirect table
-/// of twice the queue size; `None` if the device does not offer it.
+/// of twice the queue size; `None` if the feature was not negotiated.
 fn indirect(target: &Target) -> Result<Option<Session>, VirtioError> {
     let mut s = Session::start(target, feature::INDIRECT_DESC)?;
     if s.transport.features() & feature::INDIRECT_DESC == 0 {
