@@ -146,3 +146,29 @@ fn getrandom_fills_large_buffers() {
     getrandom(&mut buf).unwrap();
     assert!(buf.chunks(64).all(|c| c.iter().any(|&b| b != 0)));
 }
+
+#[test]
+fn indirect_tables_are_followed_and_checked() {
+    let mem = memory();
+    let vq = MockSplitQueue::new(&mem, QUEUE_SIZE);
+    let mut q = queue(&vq);
+    let table = BUFFERS + 0x8000;
+    let entries = [
+        desc(BUFFERS, 8, WRITE | NEXT, 1),
+        desc(BUFFERS + 0x100, 8, WRITE, 0),
+        // a second table whose entry loops onto itself
+        desc(BUFFERS + 0x200, 8, WRITE | NEXT, 0),
+    ];
+    for (i, entry) in entries.iter().enumerate() {
+        vm_memory::Bytes::write_obj(&mem, *entry, vm_memory::GuestAddress(table + 16 * i as u64))
+            .unwrap();
+    }
+    post(&vq, 0, &[desc(table, 32, INDIRECT, 0)]);
+    post(&vq, 1, &[desc(table + 32, 16, INDIRECT, 0)]);
+    // an indirect descriptor whose table is not a whole number of entries
+    post(&vq, 2, &[desc(table, 20, INDIRECT, 0)]);
+    process_queue(&mut q, &mem, pattern).unwrap();
+    assert_eq!(used(&mem), vec![(0, 16), (1, 0), (2, 0)]);
+    assert_eq!(read(&mem, BUFFERS + 0x100, 8), vec![PATTERN; 8]);
+    assert_eq!(read(&mem, BUFFERS + 0x200, 8), vec![0; 8]);
+}

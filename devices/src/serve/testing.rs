@@ -1,6 +1,8 @@
 //! Driver-side queues in plain memory, for the backends' unit tests.
 
-use virtio_bindings::bindings::virtio_ring::{VRING_DESC_F_NEXT, VRING_DESC_F_WRITE};
+use virtio_bindings::bindings::virtio_ring::{
+    VRING_DESC_F_INDIRECT, VRING_DESC_F_NEXT, VRING_DESC_F_WRITE,
+};
 use virtio_queue::desc::{split::Descriptor, RawDescriptor};
 use virtio_queue::mock::MockSplitQueue;
 use virtio_queue::{Queue, QueueT};
@@ -17,6 +19,7 @@ pub const BUFFERS: u64 = 0x1000;
 
 pub const WRITE: u16 = VRING_DESC_F_WRITE as u16;
 pub const NEXT: u16 = VRING_DESC_F_NEXT as u16;
+pub const INDIRECT: u16 = VRING_DESC_F_INDIRECT as u16;
 
 pub fn memory() -> Mem {
     Mem::from_ranges(&[(GuestAddress(0), MEM_SIZE)]).expect("test memory")
