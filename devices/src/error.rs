@@ -18,6 +18,8 @@ pub enum DeviceError {
     Setup(#[source] io::Error),
     #[error("frontend connection failed")]
     Frontend(#[source] VhostUserError),
+    #[error("cannot start a device thread")]
+    Thread(#[source] io::Error),
     #[error("a device thread panicked")]
     Panicked,
     #[error("cannot duplicate a file descriptor")]

@@ -79,6 +79,11 @@ where
     D: Device,
     F: FnMut() -> Result<D, DeviceError>,
 {
+    // vhost-user-backend retries a would-block accept at once: a listening
+    // fd handed over with O_NONBLOCK would spin.
+    listener
+        .set_nonblocking(false)
+        .map_err(DeviceError::Accept)?;
     loop {
         let result = serve_connection(name, &mut listener, new_device()?);
         match (mode, result) {

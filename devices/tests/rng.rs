@@ -5,6 +5,7 @@
 #[allow(dead_code)]
 mod frontend;
 
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::thread;
 
 use devices::rng::{self, RngConfig, MAX_REQUEST};
@@ -49,15 +50,28 @@ fn rng_serves_one_frontend_after_another() {
     }
 }
 
+/// What the supervisor does: bind, queue the vm process's connection,
+/// unlink, hand the listening fd over (here with O_NONBLOCK, which `serve`
+/// must undo); the backend serves that one connection and returns.
 #[test]
-fn rng_spawned_returns_when_the_frontend_leaves() {
+fn rng_spawned_serves_the_queued_connection_and_returns() {
     let path = socket_path("rng-spawned");
+    let listener = UnixListener::bind(&path).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let stream = UnixStream::connect(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
     let config = RngConfig {
-        listener: Listener::new(&path, true).unwrap(),
+        listener: Listener::from(listener),
         mode: Mode::Spawned,
     };
     let backend = thread::spawn(move || rng::start_backend(config));
-    let (fe, _, _) = negotiate(&path, 1);
-    drop(fe);
+    let (mut fe, _, _, raw) = negotiate_on(stream, 1);
+    let (mem, _backing) = guest_memory();
+    set_mem_table(&mut fe, &mem);
+    let mut ring = Ring::new(0);
+    ring.set_up(&mut fe, &mem);
+    ring.post(&mem, &[(BUFFERS, 64, true)]);
+    assert_eq!(ring.wait_used(&mem), (0, 64));
+    drop((fe, raw));
     join_within(backend).unwrap();
 }

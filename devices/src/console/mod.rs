@@ -79,7 +79,7 @@ pub fn start_backend(config: ConsoleConfig) -> Result<(), DeviceError> {
                 // The receiver is gone only once start_backend returned.
                 let _ = done.send(serve_port(index, port, mode));
             })
-            .map_err(DeviceError::Setup)?;
+            .map_err(DeviceError::Thread)?;
     }
     drop(done_tx);
     for _ in 0..count {

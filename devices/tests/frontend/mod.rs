@@ -202,7 +202,14 @@ pub fn negotiate_raw(
     path: &PathBuf,
     queues: u64,
 ) -> (Frontend, u64, VhostUserProtocolFeatures, UnixStream) {
-    let stream = UnixStream::connect(path).unwrap();
+    negotiate_on(UnixStream::connect(path).unwrap(), queues)
+}
+
+/// [`negotiate_raw`] on a connection made beforehand.
+pub fn negotiate_on(
+    stream: UnixStream,
+    queues: u64,
+) -> (Frontend, u64, VhostUserProtocolFeatures, UnixStream) {
     let raw = stream.try_clone().unwrap();
     let mut fe = Frontend::from_stream(stream, queues);
     fe.set_owner().unwrap();
