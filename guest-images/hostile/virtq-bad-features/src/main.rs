@@ -10,8 +10,8 @@
 //! (it must not, for a bit it never offered); if it did, it goes on to
 //! DRIVER_OK and a valid request and reports that.
 //!
-//! Then a valid request after a reset, and `virtq-bad-features: done, not
-//! stopped` (exit 0).
+//! See `virtq-kit` for the choice of device and the frame around the
+//! cases.
 #![no_std]
 #![no_main]
 
@@ -20,7 +20,7 @@ use guest_virtio::mmio::reg::{DRIVER_FEATURES, DRIVER_FEATURES_SEL};
 use guest_virtio::mmio::status::{ACKNOWLEDGE, DRIVER, FEATURES_OK};
 use guest_virtio::ring::MAX_QUEUE_SIZE;
 use guest_virtio::{feature, Transport, VirtioError};
-use virtq_kit::{after_reset, setup_failed, survived, Kind, Session, Target, NO_DEVICE};
+use virtq_kit::{Kind, Session, Target};
 
 const NAME: &str = "virtq-bad-features";
 
@@ -34,16 +34,7 @@ const RISKY: u64 = feature::INDIRECT_DESC
     | feature::RING_RESET;
 
 fn main(boot: &'static BootInfo, _vcpu: u64) -> u32 {
-    let Some(target) = virtq_kit::target(NAME, boot) else {
-        return NO_DEVICE;
-    };
-    for case in 0..3 {
-        if let Err(e) = try_ack(&target, case) {
-            return setup_failed(NAME, e);
-        }
-    }
-    after_reset(&target);
-    survived(NAME)
+    virtq_kit::cases(NAME, boot, 3, try_ack)
 }
 
 fn try_ack(target: &Target, case: usize) -> Result<(), VirtioError> {

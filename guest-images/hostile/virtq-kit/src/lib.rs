@@ -3,13 +3,26 @@
 //! Each guest attacks one device: the one its arguments name (`blk`, `rng`
 //! or `console`), else the first block device, else rng, else console 0.
 //! Around its attack it uses a [`Session`]: a device set up by the book,
-//! whose queue it then fills by hand. After the attack it checks that the
-//! device still serves a valid request on the same queue and, after a
-//! reset, through the normal driver ([`after_reset`]).
+//! whose queue it then fills by hand. The frames [`run`] and [`cases`] put
+//! the same steps around every attack:
 //!
-//! Every line a guest prints starts with its name; the lines are
-//! deterministic for a given device behaviour (no times, no addresses that
-//! depend on anything but the command line and the memory size).
+//! - `NAME: target KIND (device I of the boot info)` first;
+//! - what the attack did and observed (per guest), where a chain the guest
+//!   published is reported as `NAME: WHAT: returned head H, len L[, block
+//!   status S (NAME)| block status not written]; status 0x..` or `NAME:
+//!   WHAT: not returned within 500 ms; status 0x..` (the Status register);
+//! - `NAME: stopped early: ERROR` if the device stopped answering (a
+//!   reset did not complete, for example): an observation, not a failure;
+//! - for single attacks, a valid request on the same queue, reported the
+//!   same way (`a valid request on the same queue: ...`);
+//! - `NAME: after reset: the device serves requests` (or `... the device
+//!   failed: ERROR`), a request through the normal driver after a reset;
+//! - `NAME: done, not stopped`, and exit status 0.
+//!
+//! Exit status 3: no device to attack; 1: the device could not be set up
+//! before the attack. The lines are deterministic for a given device
+//! behaviour (no times; addresses only from the command line and memory
+//! size).
 #![no_std]
 
 pub mod session;
@@ -17,7 +30,7 @@ pub mod session;
 pub use session::{Outcome, Session};
 
 use guest_rt::{boot, println, BootInfo};
-use guest_virtio::{id, Block, Console, Device, Devices, Rng};
+use guest_virtio::{id, Block, Console, Device, Devices, Rng, VirtioError};
 
 /// The device kinds the guests attack.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -147,12 +160,15 @@ pub fn after_reset(target: &Target) -> bool {
 
 /// The frame of most attacks: picks the target, sets a session up by the
 /// book, runs `attack` on it (which may replace it with a new one), then a
-/// valid request on the same queue and one after a reset. Returns the exit
-/// status: 0 when not stopped, [`NO_DEVICE`], or 1 if setup failed.
+/// valid request on the same queue and one after a reset. An error from
+/// `attack` is something the guest observed, not a failure: it is printed
+/// (`NAME: stopped early: ...`) and the same-queue request is skipped.
+/// Returns the exit status: 0 when not stopped, [`NO_DEVICE`], or 1 if the
+/// device could not be set up before the attack.
 pub fn run(
     name: &'static str,
     boot: &'static BootInfo,
-    attack: impl FnOnce(&mut Session) -> Result<(), guest_virtio::VirtioError>,
+    attack: impl FnOnce(&mut Session) -> Result<(), VirtioError>,
 ) -> u32 {
     let Some(target) = target(name, boot) else {
         return NO_DEVICE;
@@ -161,19 +177,45 @@ pub fn run(
         Ok(s) => s,
         Err(e) => return setup_failed(name, e),
     };
-    if let Err(e) = attack(&mut session) {
-        return setup_failed(name, e);
+    match attack(&mut session) {
+        Ok(()) => {
+            session.valid_on_same_queue();
+        }
+        Err(e) => stopped_early(name, e),
     }
-    session.valid_on_same_queue();
     after_reset(&target);
     survived(name)
+}
+
+/// The frame of attacks made of cases that each start from a reset: picks
+/// the target, runs `case(target, i)` for `i` in `0..count`, stops at the
+/// first error (printed as for [`run`]), then a valid request after a
+/// reset. Returns the exit status: 0 when not stopped, or [`NO_DEVICE`].
+pub fn cases(
+    name: &'static str,
+    boot: &'static BootInfo,
+    count: usize,
+    mut case: impl FnMut(&Target, usize) -> Result<(), VirtioError>,
+) -> u32 {
+    let Some(target) = target(name, boot) else {
+        return NO_DEVICE;
+    };
+    if let Some(e) = (0..count).find_map(|i| case(&target, i).err()) {
+        stopped_early(name, e);
+    }
+    after_reset(&target);
+    survived(name)
+}
+
+fn stopped_early(name: &str, e: VirtioError) {
+    println!("{name}: stopped early: {e}");
 }
 
 /// Exit status of a guest that found no device to attack.
 pub const NO_DEVICE: u32 = 3;
 
 /// Prints that setting the device up failed; the exit status for it.
-pub fn setup_failed(name: &str, e: guest_virtio::VirtioError) -> u32 {
+pub fn setup_failed(name: &str, e: VirtioError) -> u32 {
     println!("{name}: FAIL setting up the device: {e}");
     1
 }

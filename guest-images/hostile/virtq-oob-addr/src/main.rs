@@ -9,8 +9,8 @@
 //!   then all three) outside RAM; the guest reads QueueReady back, sets
 //!   DRIVER_OK, publishes a request in its real rings and reports Status.
 //!
-//! Then a valid request after a reset, and `virtq-oob-addr: done, not
-//! stopped` (exit 0).
+//! See `virtq-kit` for the choice of device and the frame around the
+//! phases.
 #![no_std]
 #![no_main]
 
@@ -18,30 +18,20 @@ use guest_rt::abi::{BootInfo, DEVICE_WINDOW_BASE, PAGE_SIZE};
 use guest_rt::println;
 use guest_virtio::ring::{Layout, MAX_QUEUE_SIZE};
 use guest_virtio::{dma, Transport, VirtioError, Virtqueue};
-use virtq_kit::{after_reset, has_arg, setup_failed, survived, Kind, Session, Target, NO_DEVICE};
+use virtq_kit::{has_arg, Kind, Session, Target};
 
 const NAME: &str = "virtq-oob-addr";
 
 fn main(boot: &'static BootInfo, _vcpu: u64) -> u32 {
-    let Some(target) = virtq_kit::target(NAME, boot) else {
-        return NO_DEVICE;
-    };
     let (desc, ring) = match (has_arg(boot, "desc"), has_arg(boot, "ring")) {
         (false, false) => (true, true),
         chosen => chosen,
     };
-    if desc {
-        if let Err(e) = bad_buffers(&target) {
-            return setup_failed(NAME, e);
-        }
-    }
-    if ring {
-        if let Err(e) = bad_rings(&target) {
-            return setup_failed(NAME, e);
-        }
-    }
-    after_reset(&target);
-    survived(NAME)
+    virtq_kit::cases(NAME, boot, 2, |target, phase| match phase {
+        0 if desc => bad_buffers(target),
+        1 if ring => bad_rings(target),
+        _ => Ok(()),
+    })
 }
 
 /// Places outside RAM, by name.
