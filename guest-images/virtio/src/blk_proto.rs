@@ -67,13 +67,14 @@ pub struct Limits {
 
 impl Limits {
     /// Limits from the negotiated size_max and seg_max (`None` when not
-    /// negotiated) and the queue size (a request takes data segments plus
+    /// negotiated; a seg_max of 0 counts as 1) and the queue size (a request takes data segments plus
     /// a header and a status descriptor).
     pub fn new(size_max: Option<u32>, seg_max: Option<u32>, queue_size: u16) -> Limits {
+        // A size_max of 0 means no limit, as Linux reads it (QEMU's
+        // vhost-user-blk export offers SIZE_MAX with 0).
         let segment = match size_max {
-            Some(s) if s >= SECTOR_SIZE as u32 => s.min(MAX_REQUEST_BYTES),
-            Some(_) => SECTOR_SIZE as u32,
-            None => MAX_REQUEST_BYTES,
+            None | Some(0) => MAX_REQUEST_BYTES,
+            Some(s) => s.clamp(SECTOR_SIZE as u32, MAX_REQUEST_BYTES),
         };
         let by_queue = u32::from(queue_size).saturating_sub(2).max(1);
         let segments = seg_max
@@ -122,6 +123,8 @@ mod tests {
         let odd = Limits::new(Some(1000), Some(3), 256);
         assert_eq!(odd.request, 2560, "rounded down to whole sectors");
         assert!(odd.segments(odd.request) <= 3);
+        let qsd = Limits::new(Some(0), Some(126), 256);
+        assert_eq!(qsd.request, 1 << 20, "size_max 0 is no limit");
         let silly = Limits::new(Some(1), Some(0), 1);
         assert_eq!(
             silly,
