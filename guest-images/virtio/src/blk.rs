@@ -186,7 +186,7 @@ impl Block {
     fn run_one(&mut self, kind: u32, data: Option<(u64, u32)>) -> Result<(), BlkError> {
         self.transport.usable()?;
         let (addr, len) = data.unwrap_or((0, 0));
-        self.submit(kind, 0, addr, len, data.is_some());
+        self.submit(kind, 0, addr, len, data.is_some())?;
         self.queue.kick();
         let used = self.wait().inspect_err(|_| self.transport.give_up())?;
         self.status_of(used)
@@ -222,7 +222,12 @@ impl Block {
                     break;
                 }
                 let at = sector + done / SECTOR_SIZE;
-                self.submit(kind, at, addr + done, n, kind == T_IN);
+                if let Err(e) = self.submit(kind, at, addr + done, n, kind == T_IN) {
+                    if outstanding > 0 {
+                        self.transport.give_up();
+                    }
+                    return Err(e.into());
+                }
                 done += u64::from(n);
                 outstanding += 1;
             }
@@ -247,13 +252,24 @@ impl Block {
 
     /// Adds one request (header, data segments, status) to the queue, which
     /// must have room for it.
-    fn submit(&mut self, kind: u32, sector: u64, data: u64, len: u32, device_writes: bool) {
+    fn submit(
+        &mut self,
+        kind: u32,
+        sector: u64,
+        data: u64,
+        len: u32,
+        device_writes: bool,
+    ) -> Result<(), VirtioError> {
         let mut segs = [Segment {
             addr: 0,
             len: 0,
             device_writes: false,
         }; proto::MAX_SEGMENTS as usize + 2];
-        let head = self.queue.next_head().unwrap_or(0);
+        let free = self.queue.num_free();
+        let head = self
+            .queue
+            .next_head()
+            .ok_or(VirtioError::QueueFull { needed: 3, free })?;
         let hdr = self.reqs + 16 * u64::from(head);
         let status = self.reqs + STATUS_AT + u64::from(head);
         self.write_bytes(hdr, header(kind, sector));
@@ -284,8 +300,9 @@ impl Block {
         // for its whole life; the data buffer is borrowed by the caller of
         // `read`/`write`/`get_id`, which does not return before every
         // request is used or the device is reset (`break_device`).
-        let added = unsafe { self.queue.add(&segs[..=n]) };
-        debug_assert_eq!(added, Ok(head));
+        let added = unsafe { self.queue.add(&segs[..=n]) }?;
+        debug_assert_eq!(added, head);
+        Ok(())
     }
 
     /// The status of the used request `used`.
