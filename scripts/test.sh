@@ -23,7 +23,10 @@ stage_end() {
 
 need_pkgs=()
 dpkg --print-foreign-architectures | grep -qx arm64 || dpkg --add-architecture arm64
-for pkg in rustc-web libstd-rust-web-dev:arm64 bc; do
+# qemu-system-x86 (with qemu-storage-daemon), busybox-static, xz-utils and
+# binutils: the emulated-machine tests (tests/emulated/, scripts/fetch-linux.sh).
+for pkg in rustc-web libstd-rust-web-dev:arm64 bc \
+    qemu-system-x86 busybox-static xz-utils binutils; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_pkgs+=("$pkg")
 done
 if [ ${#need_pkgs[@]} -gt 0 ]; then
@@ -49,6 +52,10 @@ stage "aarch64 check"
 # bench/ is excluded: the floor is an x86_64 program by definition.
 RUSTC=/usr/bin/rustc cargo check --workspace --exclude bench --all-targets \
     --target aarch64-unknown-linux-gnu --target-dir target/aarch64-check
+
+stage "fetch linux"
+# Debian's kernel, modules and busybox for the emulated machines, pinned.
+bash scripts/fetch-linux.sh
 
 stage "tests"
 cargo test --workspace
