@@ -25,7 +25,7 @@ need_pkgs=()
 dpkg --print-foreign-architectures | grep -qx arm64 || dpkg --add-architecture arm64
 # qemu-system-x86 (with qemu-storage-daemon), busybox-static, xz-utils and
 # binutils: the emulated-machine tests (tests/emulated/, scripts/fetch-linux.sh).
-for pkg in rustc-web libstd-rust-web-dev:arm64 bc \
+for pkg in rustc-web libstd-rust-web-dev:arm64 bc strace \
     qemu-system-x86 busybox-static xz-utils binutils; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_pkgs+=("$pkg")
 done

@@ -42,6 +42,16 @@ impl DeviceKind {
         }
     }
 
+    /// The config bytes a driver may write (everything else is read-only):
+    /// block's `writeback` byte (with VIRTIO_BLK_F_CONFIG_WCE); console and
+    /// rng have none cordon offers (console's `emerg_wr` needs EMERG_WRITE).
+    pub const fn writable_config(self) -> Option<(u32, u32)> {
+        match self {
+            DeviceKind::Block => Some((0x20, 1)),
+            DeviceKind::Console | DeviceKind::Rng => None,
+        }
+    }
+
     /// The virtio device id.
     pub const fn virtio_id(self) -> u32 {
         match self {

@@ -12,6 +12,8 @@
 //! - guest pattern: the little-endian u64 at byte offset `off` (every
 //!   multiple of 8) is `off ^ GUEST_MAGIC`.
 //!
+//! With the argument `hold-after-flush` it stops after step 3 and waits.
+//!
 //! Checksums are FNV-1a over the disk's little-endian u64 words in order:
 //! `h = 0xcbf2_9ce4_8422_2325; for w { h = (h ^ w) * 0x100_0000_01b3 }`
 //! (wrapping). Ends with `blkcheck: ok` (exit 0) or `blkcheck: FAIL ...`
@@ -35,6 +37,7 @@ const FAIL: u32 = 1;
 fn main(boot: &'static BootInfo, _vcpu: u64) -> u32 {
     let devices = guest_virtio::init(boot);
     let check_host = !boot::argv(boot).iter().any(|a| a == b"no-host-pattern");
+    let hold = boot::argv(boot).iter().any(|a| a == b"hold-after-flush");
     let Some(device) = devices.find(id::BLOCK, 0) else {
         println!("blkcheck: FAIL no block device");
         return FAIL;
@@ -53,7 +56,7 @@ fn main(boot: &'static BootInfo, _vcpu: u64) -> u32 {
         println!("blkcheck: FAIL no memory for a {chunk}-byte buffer");
         return FAIL;
     };
-    match run(&mut disk, buf, check_host) {
+    match run(&mut disk, buf, check_host, hold) {
         Ok(()) => {
             println!("blkcheck: ok");
             OK
@@ -95,7 +98,9 @@ fn describe(disk: &mut Block) {
     }
 }
 
-fn run(disk: &mut Block, buf: &mut [u8], check_host: bool) -> Result<(), Failed> {
+/// With `hold` (argument `hold-after-flush`), stops after the flush and
+/// waits forever, for a host test that kills the backend at that point.
+fn run(disk: &mut Block, buf: &mut [u8], check_host: bool, hold: bool) -> Result<(), Failed> {
     let bytes = disk.capacity() * 512;
     if check_host {
         let sum = read_and_verify(disk, buf, Pattern::Host)?;
@@ -124,6 +129,12 @@ fn run(disk: &mut Block, buf: &mut [u8], check_host: bool) -> Result<(), Failed>
         Ok(true) => println!("blkcheck: flushed"),
         Ok(false) => println!("blkcheck: flush not negotiated (write-through disk)"),
         Err(e) => fail!("flushing: {e}"),
+    }
+    if hold {
+        println!("blkcheck: holding");
+        loop {
+            guest_rt::wait(guest_rt::abi::WAIT_FOREVER);
+        }
     }
     let read = read_and_verify(disk, buf, Pattern::Guest)?;
     println!("blkcheck: read back {bytes} bytes, checksum {read:#018x}");

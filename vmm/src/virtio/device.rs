@@ -92,6 +92,17 @@ impl VirtioDevice {
     pub fn write(&mut self, offset: u64, data: &[u8], mem: &GuestMemoryMmap) {
         if offset >= CONFIG_OFFSET {
             let off = (offset - CONFIG_OFFSET) as u32;
+            // Read-only fields never reach the backend: QEMU's vhost-user-blk
+            // export and ours both drop the connection on such a SET_CONFIG.
+            let writable = self.kind.writable_config().is_some_and(|(start, len)| {
+                off >= start && (off as usize + data.len()) as u64 <= u64::from(start + len)
+            });
+            if !writable {
+                return self.complain(&format!(
+                    "write of {} bytes to read-only config at {off:#x} dropped",
+                    data.len()
+                ));
+            }
             let result = self.vhost.as_mut().map(|v| v.write_config(off, data));
             if let Some(Err(e)) = result {
                 self.config_error(&e);

@@ -241,7 +241,7 @@ fn ring_addresses(
         // Contiguous in the host mapping only if one region holds it all.
         let region = mem.find_region(GuestAddress(gpa)).ok_or_else(outside)?;
         let region_end = region.start_addr().raw_value() + region.len();
-        if gpa % align != 0 || gpa.checked_add(len).is_none_or(|end| end > region_end) {
+        if !gpa.is_multiple_of(align) || gpa.checked_add(len).is_none_or(|end| end > region_end) {
             return Err(outside());
         }
         let ptr = mem
