@@ -1,6 +1,7 @@
 //! Moving data between the image and guest memory with one preadv/pwritev
 //! per request (more only on short transfers), straight into the guest's
-//! pages: no bounce buffer. This is the block backend's only unsafe code.
+//! pages: no bounce buffer. Besides two `ByteValued` impls, this is the
+//! block backend's only unsafe code.
 
 use std::fs::File;
 use std::io;
