@@ -27,6 +27,7 @@ const GUESTS: &[&str] = &[
     "bad-console-write",
     "port-writes",
     "exit-now",
+    "blkbench",
     "rng-read",
     "blkcheck",
     "console-echo",

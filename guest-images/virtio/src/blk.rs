@@ -142,6 +142,13 @@ impl Block {
         self.limits
     }
 
+    /// Caps the data bytes of one request at `bytes` (rounded down to whole
+    /// sectors, at least one): for benchmarks of a given request size.
+    pub fn set_max_request(&mut self, bytes: u32) {
+        let sectors = (bytes / proto::SECTOR_SIZE as u32).max(1);
+        self.limits.request = self.limits.request.min(sectors * proto::SECTOR_SIZE as u32);
+    }
+
     /// Descriptors in the request queue.
     pub fn queue_size(&self) -> u16 {
         self.queue.size()

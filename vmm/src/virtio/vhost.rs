@@ -146,6 +146,11 @@ impl VhostDevice {
             self.frontend
                 .set_vring_base(i, 0)
                 .map_err(req("SET_VRING_BASE"))?;
+            // Again on every start: GET_VRING_BASE (a reset) makes backends
+            // drop the call fd (vhost-user-backend does).
+            self.frontend
+                .set_vring_call(i, &self.calls[i])
+                .map_err(req("SET_VRING_CALL"))?;
             self.frontend
                 .set_vring_kick(i, &self.kicks[i])
                 .map_err(req("SET_VRING_KICK"))?;
