@@ -36,8 +36,6 @@ if cmp /dev/vda /guest.pat; then mark readback ok; else mark readback bad; exit 
 "#;
 
 #[test]
-#[ignore = "the block backend caps rings at 256 entries (devices/src/block/config.rs \
-            QUEUE_SIZE) and QEMU's virtio-mmio always offers 1024: passes with 1024"]
 fn linux_uses_cordon_block_backend_through_qemu() {
     check_both_ways("linux-blk-cordon", |socket, image| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_cordon"));

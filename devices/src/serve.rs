@@ -32,6 +32,12 @@ use vmm_sys_util::eventfd::{EventFd, EFD_CLOEXEC, EFD_NONBLOCK};
 
 use crate::error::DeviceError;
 
+/// The largest ring any backend accepts. QEMU's virtio-mmio transport
+/// always asks for 1024 entries (whatever `queue-size` says), so a smaller
+/// limit makes Linux behind QEMU fail to start the ring; cordon's own
+/// frontend offers at most 256.
+pub const MAX_QUEUE_SIZE: usize = 1024;
+
 /// The event id `serve` uses to stop a connection's ring workers. Ids up to
 /// the number of queues are the daemon's own; backends number their extra
 /// fds from `num_queues() + 1` up, below this.

@@ -11,10 +11,10 @@ use virtio_bindings::virtio_ring::{VIRTIO_RING_F_EVENT_IDX, VIRTIO_RING_F_INDIRE
 use super::disk::Disk;
 
 /// Largest queue the backend accepts.
-pub const QUEUE_SIZE: u16 = 256;
-/// Data segments per request (config `seg_max`): the queue minus the
-/// header and status descriptors, as QEMU does.
-pub const SEG_MAX: u32 = QUEUE_SIZE as u32 - 2;
+pub const QUEUE_SIZE: u16 = crate::serve::MAX_QUEUE_SIZE as u16;
+/// Data segments per request (config `seg_max`): the smallest ring a
+/// frontend offers (256) minus the header and status descriptors.
+pub const SEG_MAX: u32 = 254;
 /// Per DISCARD or WRITE_ZEROES segment: 1 GiB and 64 MiB. WRITE_ZEROES may
 /// fall back to writing zero buffers, so it gets the smaller bound.
 pub const MAX_DISCARD_SECTORS: u32 = 1 << 21;

@@ -148,7 +148,7 @@ impl VhostUserBackendMut for ConsoleBackend {
     }
 
     fn max_queue_size(&self) -> usize {
-        256
+        crate::serve::MAX_QUEUE_SIZE
     }
 
     /// VERSION_1; EVENT_IDX, which `serve::queue` and `stream::receive`

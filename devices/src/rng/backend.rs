@@ -49,7 +49,7 @@ impl VhostUserBackendMut for RngBackend {
     }
 
     fn max_queue_size(&self) -> usize {
-        256
+        crate::serve::MAX_QUEUE_SIZE
     }
 
     /// VERSION_1; EVENT_IDX, which `serve::queue::drain` honours;
