@@ -60,7 +60,12 @@ fn main(boot: &'static BootInfo, _vcpu: u64) -> u32 {
     0
 }
 
-fn sequential(disk: &mut Block, buf: &mut [u8], name: &str, write: bool) -> Result<(), guest_virtio::BlkError> {
+fn sequential(
+    disk: &mut Block,
+    buf: &mut [u8],
+    name: &str,
+    write: bool,
+) -> Result<(), guest_virtio::BlkError> {
     let bytes = disk.capacity() * 512;
     let start = clock::now_us();
     let mut offset = 0u64;
@@ -77,7 +82,10 @@ fn sequential(disk: &mut Block, buf: &mut [u8], name: &str, write: bool) -> Resu
     if write {
         disk.flush()?;
     }
-    println!("blkbench: {name} {bytes} bytes in {} us", clock::now_us() - start);
+    println!(
+        "blkbench: {name} {bytes} bytes in {} us",
+        clock::now_us() - start
+    );
     Ok(())
 }
 
@@ -92,7 +100,10 @@ fn random(disk: &mut Block, buf: &mut [u8]) -> Result<(), guest_virtio::BlkError
         x ^= x << 17;
         disk.read((x % blocks) * 8, buf)?;
     }
-    println!("blkbench: rand-read-4k {RANDOM_READS} requests in {} us", clock::now_us() - start);
+    println!(
+        "blkbench: rand-read-4k {RANDOM_READS} requests in {} us",
+        clock::now_us() - start
+    );
     Ok(())
 }
 
