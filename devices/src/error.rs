@@ -63,14 +63,4 @@ impl DeviceError {
     }
 }
 
-/// `err` and its sources on one line, for logs.
-pub fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut line = err.to_string();
-    let mut source = err.source();
-    while let Some(e) = source {
-        line.push_str(": ");
-        line.push_str(&e.to_string());
-        source = e.source();
-    }
-    line
-}
+pub use protocol::error_chain;

@@ -16,14 +16,4 @@ pub mod supervisor;
 pub mod virtio;
 pub mod vm;
 
-/// An error and its sources, joined by ": ", for one-line reports.
-pub fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut line = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        line.push_str(": ");
-        line.push_str(&s.to_string());
-        source = s.source();
-    }
-    line
-}
+pub use protocol::error_chain;

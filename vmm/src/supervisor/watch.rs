@@ -134,6 +134,8 @@ pub fn watch(
     let backstop = timeout.map(|t| Instant::now() + t + BACKSTOP_GRACE);
     let mut reader = FrameReader::default();
     let mut open = true;
+    // A device process the loop already reaped.
+    let mut dead = None;
     let outcome = loop {
         let control_fd = if open { child.control.as_raw_fd() } else { -1 };
         let mut fds = vec![
@@ -170,16 +172,13 @@ pub fn watch(
                 format!("vm process died without a report: {how}"),
             );
         }
-        if let Some((name, device)) = devices
-            .iter()
-            .zip(&fds[3..])
-            .find(|(_, p)| p.revents != 0)
-            .map(|(d, _)| d)
-        {
-            let how = describe(reap(device, Duration::ZERO));
+        if let Some(i) = (0..devices.len()).find(|&i| fds[3 + i].revents != 0) {
+            let (name, device) = &devices[i];
+            let status = reap(device, Duration::ZERO);
+            dead = Some(i);
             break cordon(
                 ExitCause::DeviceFailed,
-                format!("{name} device process died: {how}"),
+                format!("{name} device process died: {}", describe(status)),
             );
         }
         if backstop.is_some_and(|b| Instant::now() >= b) {
@@ -193,7 +192,10 @@ pub fn watch(
     log::info!("vm process (pid {}) {}", child.pid, describe(status));
     // With the vm process gone, each backend sees its frontend disconnect
     // and exits on its own.
-    for (name, device) in &devices {
+    for (i, (name, device)) in devices.iter().enumerate() {
+        if dead == Some(i) {
+            continue;
+        }
         let status = reap(device, EXIT_GRACE);
         log::info!(
             "{name} device process (pid {}) {}",
