@@ -55,6 +55,55 @@ pub const PAGE_SIZE: u64 = 0x1000;
 /// Most RAM ranges a `BootInfo` can describe.
 pub const MAX_RAM_RANGES: usize = 2;
 
+/// The virtio-mmio version 2 register layout (virtio 1.2, 4.2.2), shared
+/// by cordon's transport and the guests' drivers.
+pub mod virtio_mmio {
+    /// Register offsets in a device's window.
+    pub mod reg {
+        pub const MAGIC: u64 = 0x000;
+        pub const VERSION: u64 = 0x004;
+        pub const DEVICE_ID: u64 = 0x008;
+        pub const VENDOR_ID: u64 = 0x00c;
+        pub const DEVICE_FEATURES: u64 = 0x010;
+        pub const DEVICE_FEATURES_SEL: u64 = 0x014;
+        pub const DRIVER_FEATURES: u64 = 0x020;
+        pub const DRIVER_FEATURES_SEL: u64 = 0x024;
+        pub const QUEUE_SEL: u64 = 0x030;
+        pub const QUEUE_NUM_MAX: u64 = 0x034;
+        pub const QUEUE_NUM: u64 = 0x038;
+        pub const QUEUE_READY: u64 = 0x044;
+        pub const QUEUE_NOTIFY: u64 = 0x050;
+        pub const INTERRUPT_STATUS: u64 = 0x060;
+        pub const INTERRUPT_ACK: u64 = 0x064;
+        pub const STATUS: u64 = 0x070;
+        pub const QUEUE_DESC_LOW: u64 = 0x080;
+        pub const QUEUE_DESC_HIGH: u64 = 0x084;
+        pub const QUEUE_DRIVER_LOW: u64 = 0x090;
+        pub const QUEUE_DRIVER_HIGH: u64 = 0x094;
+        pub const QUEUE_DEVICE_LOW: u64 = 0x0a0;
+        pub const QUEUE_DEVICE_HIGH: u64 = 0x0a4;
+        pub const CONFIG_GENERATION: u64 = 0x0fc;
+        pub const CONFIG: u64 = 0x100;
+    }
+
+    /// Device status bits (virtio 1.2, 2.1).
+    pub mod status {
+        pub const ACKNOWLEDGE: u32 = 1;
+        pub const DRIVER: u32 = 2;
+        pub const DRIVER_OK: u32 = 4;
+        pub const FEATURES_OK: u32 = 8;
+        pub const DEVICE_NEEDS_RESET: u32 = 0x40;
+        pub const FAILED: u32 = 0x80;
+    }
+
+    /// "virt" as a little-endian u32: MagicValue.
+    pub const MAGIC: u32 = 0x7472_6976;
+    /// The transport version cordon implements.
+    pub const VERSION_2: u32 = 2;
+    /// Bytes of one device's register window (one slot of the device window).
+    pub const WINDOW_SIZE: u64 = 0x1000;
+}
+
 /// A range of guest-physical memory. `size == 0` means "none".
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -2,51 +2,16 @@
 //! register reads and writes in, `Effect`s for the vhost-user frontend out.
 //! Everything here is guest-controlled input and is checked.
 
-/// Register offsets (virtio 1.2, 4.2.2).
-mod reg {
-    pub const MAGIC: u64 = 0x000;
-    pub const VERSION: u64 = 0x004;
-    pub const DEVICE_ID: u64 = 0x008;
-    pub const VENDOR_ID: u64 = 0x00c;
-    pub const DEVICE_FEATURES: u64 = 0x010;
-    pub const DEVICE_FEATURES_SEL: u64 = 0x014;
-    pub const DRIVER_FEATURES: u64 = 0x020;
-    pub const DRIVER_FEATURES_SEL: u64 = 0x024;
-    pub const QUEUE_SEL: u64 = 0x030;
-    pub const QUEUE_NUM_MAX: u64 = 0x034;
-    pub const QUEUE_NUM: u64 = 0x038;
-    pub const QUEUE_READY: u64 = 0x044;
-    pub const QUEUE_NOTIFY: u64 = 0x050;
-    pub const INTERRUPT_STATUS: u64 = 0x060;
-    pub const INTERRUPT_ACK: u64 = 0x064;
-    pub const STATUS: u64 = 0x070;
-    pub const QUEUE_DESC_LOW: u64 = 0x080;
-    pub const QUEUE_DESC_HIGH: u64 = 0x084;
-    pub const QUEUE_DRIVER_LOW: u64 = 0x090;
-    pub const QUEUE_DRIVER_HIGH: u64 = 0x094;
-    pub const QUEUE_DEVICE_LOW: u64 = 0x0a0;
-    pub const QUEUE_DEVICE_HIGH: u64 = 0x0a4;
-    pub const CONFIG_GENERATION: u64 = 0x0fc;
-    pub const CONFIG: u64 = 0x100;
-}
+use guest_abi::virtio_mmio::{reg, MAGIC as MAGIC_VALUE, VERSION_2};
 
 /// Where QueueNotify sits, for the ioeventfd.
 pub const QUEUE_NOTIFY_OFFSET: u64 = reg::QUEUE_NOTIFY;
 /// Where device-specific configuration starts.
 pub const CONFIG_OFFSET: u64 = reg::CONFIG;
-const MAGIC_VALUE: u32 = 0x7472_6976;
 /// "CRDN": cordon's vendor id.
 const VENDOR: u32 = 0x4e44_5243;
 
-/// Device status bits (virtio 1.2, 2.1).
-pub mod status {
-    pub const ACKNOWLEDGE: u32 = 1;
-    pub const DRIVER: u32 = 2;
-    pub const DRIVER_OK: u32 = 4;
-    pub const FEATURES_OK: u32 = 8;
-    pub const DEVICE_NEEDS_RESET: u32 = 0x40;
-    pub const FAILED: u32 = 0x80;
-}
+pub use guest_abi::virtio_mmio::status;
 
 /// One virtqueue as the driver configured it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -157,7 +122,7 @@ impl Transport {
         let q = self.queue();
         Some(match offset {
             reg::MAGIC => MAGIC_VALUE,
-            reg::VERSION => 2,
+            reg::VERSION => VERSION_2,
             reg::DEVICE_ID => self.device_id,
             reg::VENDOR_ID => VENDOR,
             reg::DEVICE_FEATURES => match self.device_features_sel {

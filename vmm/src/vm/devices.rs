@@ -17,7 +17,7 @@ use crate::virtio::mmio::QUEUE_NOTIFY_OFFSET;
 use crate::virtio::vhost::{VhostDevice, VhostError};
 
 /// Bytes of the device window each device gets.
-pub const SLOT_SIZE: u64 = 0x1000;
+pub const SLOT_SIZE: u64 = guest_abi::virtio_mmio::WINDOW_SIZE;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DevicesError {
