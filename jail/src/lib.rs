@@ -1,0 +1,6 @@
+//! cordon's jail. Every process cordon starts applies these layers as the
+//! first act of its main, in this order: an empty tmpfs root (pivot_root),
+//! closing every fd not on its keep list, rlimits, no_new_privs, dropping
+//! every capability, Landlock, and last its role's seccomp filter. Each
+//! layer is a function usable on its own, so a test can prove one wall with
+//! the others off.
