@@ -4,3 +4,8 @@
 //! every capability, Landlock, and last its role's seccomp filter. Each
 //! layer is a function usable on its own, so a test can prove one wall with
 //! the others off.
+
+pub mod fds;
+pub mod landlock;
+pub mod privileges;
+pub mod rlimits;
