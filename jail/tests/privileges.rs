@@ -1,6 +1,9 @@
 //! no_new_privs and capability dropping, each in a forked child with no
-//! other jail layer. The tests run as root, so the privileged operations
-//! succeed before the drop and fail with EPERM only because of it.
+//! other jail layer. Each child first gets every capability (as root, or
+//! as root of a new user namespace when run unprivileged, as cordon's
+//! children are) and a private mount namespace, so the privileged
+//! operations succeed before the drop and fail with EPERM only because of
+//! it.
 
 mod common;
 
@@ -54,18 +57,77 @@ fn mount_tmpfs(target: &Path) -> std::io::Result<()> {
     }
 }
 
-/// After the drop /proc/self/status shows every set empty and NoNewPrivs 1;
-/// chown to another uid and mounting a tmpfs fail with EPERM.
-fn drop_empties_every_set_and_privileged_ops_fail(_: &Child) -> Result<(), String> {
-    if status("CapEff")? == "0000000000000000" {
-        return Err("test must start with capabilities (run as root)".into());
+fn write_proc(path: &str, text: &str) -> Result<(), String> {
+    std::fs::write(path, text).map_err(|e| format!("{path}: {e}"))
+}
+
+/// Gives the child every capability and a private mount namespace: as
+/// host root, a new mount namespace; otherwise a new user namespace too,
+/// with the caller's uid and gid mapped to 0. Returns whether the process
+/// is root of the initial user namespace (chown to an unmapped uid is only
+/// meaningful there).
+fn with_capabilities() -> Result<bool, String> {
+    // SAFETY: getuid and getgid have no preconditions.
+    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+    let host_root = uid == 0;
+    let flags = if host_root {
+        libc::CLONE_NEWNS
+    } else {
+        libc::CLONE_NEWNS | libc::CLONE_NEWUSER
+    };
+    // SAFETY: unshare takes flags only; the process is single-threaded.
+    if unsafe { libc::unshare(flags) } != 0 {
+        return Err(format!("unshare: {}", std::io::Error::last_os_error()));
     }
+    if !host_root {
+        write_proc("/proc/self/setgroups", "deny")?;
+        write_proc("/proc/self/uid_map", &format!("0 {uid} 1"))?;
+        write_proc("/proc/self/gid_map", &format!("0 {gid} 1"))?;
+    }
+    // Mounts made from here on must not propagate to the host.
+    // SAFETY: the path is a valid C string; the others may be null.
+    let ret = unsafe {
+        libc::mount(
+            std::ptr::null(),
+            c"/".as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_PRIVATE,
+            std::ptr::null(),
+        )
+    };
+    if ret != 0 {
+        return Err(format!(
+            "make / private: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(host_root)
+}
+
+fn umount(target: &Path) -> Result<(), String> {
+    let path = cstring(target);
+    // SAFETY: `path` is a valid C string.
+    if unsafe { libc::umount(path.as_ptr()) } != 0 {
+        return Err(format!("umount: {}", std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+/// After the drop /proc/self/status shows every set empty and NoNewPrivs 1;
+/// mounting a tmpfs fails with EPERM, and (as host root) so does chown to
+/// another uid.
+fn drop_empties_every_set_and_privileged_ops_fail(_: &Child) -> Result<(), String> {
+    let host_root = with_capabilities()?;
     let dir = std::env::temp_dir().join(format!("jail-privileges-{}", std::process::id()));
     std::fs::create_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let file = dir.join("file");
     std::fs::write(&file, b"x").map_err(|e| e.to_string())?;
-    // Control: with capabilities, chown to another uid works.
-    chown(&file, 12345).map_err(|e| format!("control chown: {e}"))?;
+    // Controls: with capabilities, both operations work.
+    if host_root {
+        chown(&file, 12345).map_err(|e| format!("control chown: {e}"))?;
+    }
+    mount_tmpfs(&dir).map_err(|e| format!("control mount: {e}"))?;
+    umount(&dir)?;
 
     no_new_privs().map_err(|e| e.to_string())?;
     drop_all_capabilities().map_err(|e| e.to_string())?;
@@ -84,12 +146,15 @@ fn drop_empties_every_set_and_privileged_ops_fail(_: &Child) -> Result<(), Strin
     // Uid 0 still owns the directory, so it can clean up without privilege.
     let _ = std::fs::remove_file(&file);
     let _ = std::fs::remove_dir(&dir);
-    expect_errno("chown of a file owned by another uid", chowned, libc::EPERM)?;
+    if host_root {
+        expect_errno("chown of a file owned by another uid", chowned, libc::EPERM)?;
+    }
     expect_errno("mount of a tmpfs", mounted, libc::EPERM)
 }
 
 /// no_new_privs alone sets NoNewPrivs and leaves the capabilities alone.
 fn no_new_privs_alone(_: &Child) -> Result<(), String> {
+    with_capabilities()?;
     if status("NoNewPrivs")? != "0" {
         return Err("NoNewPrivs already set before the call".into());
     }
@@ -105,6 +170,7 @@ fn no_new_privs_alone(_: &Child) -> Result<(), String> {
 
 /// A second drop finds nothing left to do and succeeds.
 fn drop_twice_succeeds(_: &Child) -> Result<(), String> {
+    with_capabilities()?;
     drop_all_capabilities().map_err(|e| format!("first: {e}"))?;
     drop_all_capabilities().map_err(|e| format!("second: {e}"))
 }
@@ -113,6 +179,7 @@ fn drop_twice_succeeds(_: &Child) -> Result<(), String> {
 /// emptied: the drop fails with EPERM naming what it needs, rather than
 /// leaving the bounding set full.
 fn drop_without_setpcap_fails_loudly(_: &Child) -> Result<(), String> {
+    with_capabilities()?;
     #[repr(C)]
     struct Header {
         version: u32,
