@@ -9,3 +9,4 @@ pub mod fds;
 pub mod landlock;
 pub mod privileges;
 pub mod rlimits;
+pub mod seccomp;
