@@ -5,6 +5,7 @@
 //! harness = false: one thread, so forking is safe.
 
 use std::os::fd::RawFd;
+use std::path::Path;
 
 use jail::seccomp::{self, Role, Violation, VIOLATION_EXIT_CODE};
 
@@ -16,7 +17,7 @@ const AUDIT_ARCH: u32 = 0xc000_00b7;
 /// Forks; the child installs the reporter on a pipe, sets no_new_privs,
 /// applies `role` and runs `body`, then exits 0. Returns the exit code and
 /// what the child wrote on the pipe.
-fn in_child(role: Role, body: fn()) -> (i32, Vec<u8>) {
+fn in_child(role: Role, body: &dyn Fn()) -> (i32, Vec<u8>) {
     let mut fds = [0 as RawFd; 2];
     // SAFETY: fds is an array of two ints for pipe to fill.
     assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
@@ -124,6 +125,10 @@ fn mount() {
         )
     };
 }
+fn ioctl_tiocsti() {
+    // SAFETY: an invalid fd; the request is never carried out.
+    unsafe { libc::ioctl(-1, libc::TIOCSTI, std::ptr::null::<u8>()) };
+}
 fn mmap_exec() {
     // SAFETY: an anonymous mapping we never use.
     unsafe {
@@ -140,8 +145,98 @@ fn mmap_exec() {
 
 type Case = (&'static str, fn(), libc::c_long);
 
+/// Syscall numbers by name, for every syscall the policies of this arch allow.
+mod numbers {
+    macro_rules! sys {
+        ($table:ident: $($name:ident = $value:ident),* $(,)?) => {
+            pub const $table: &[(&str, libc::c_long)] = &[$((stringify!($name), libc::$value)),*];
+        };
+    }
+    sys!(COMMON:
+        accept4 = SYS_accept4, bind = SYS_bind, brk = SYS_brk, capget = SYS_capget,
+        capset = SYS_capset, chdir = SYS_chdir, clone = SYS_clone, clone3 = SYS_clone3,
+        close = SYS_close, close_range = SYS_close_range, connect = SYS_connect,
+        epoll_create1 = SYS_epoll_create1, epoll_ctl = SYS_epoll_ctl, eventfd2 = SYS_eventfd2,
+        execve = SYS_execve, execveat = SYS_execveat, exit = SYS_exit, exit_group = SYS_exit_group,
+        fallocate = SYS_fallocate, fcntl = SYS_fcntl, fdatasync = SYS_fdatasync,
+        ftruncate = SYS_ftruncate, futex = SYS_futex, getpid = SYS_getpid, getppid = SYS_getppid,
+        getrandom = SYS_getrandom, gettid = SYS_gettid, ioctl = SYS_ioctl,
+        landlock_add_rule = SYS_landlock_add_rule,
+        landlock_create_ruleset = SYS_landlock_create_ruleset,
+        landlock_restrict_self = SYS_landlock_restrict_self, listen = SYS_listen,
+        lseek = SYS_lseek, madvise = SYS_madvise, memfd_create = SYS_memfd_create,
+        mmap = SYS_mmap, mount = SYS_mount, mprotect = SYS_mprotect, munmap = SYS_munmap,
+        newfstatat = SYS_newfstatat, openat = SYS_openat, pidfd_open = SYS_pidfd_open,
+        pidfd_send_signal = SYS_pidfd_send_signal, pipe2 = SYS_pipe2, pivot_root = SYS_pivot_root,
+        prctl = SYS_prctl, pread64 = SYS_pread64, preadv = SYS_preadv, prlimit64 = SYS_prlimit64,
+        pwritev = SYS_pwritev, read = SYS_read, recvfrom = SYS_recvfrom, recvmsg = SYS_recvmsg,
+        restart_syscall = SYS_restart_syscall, rseq = SYS_rseq, rt_sigaction = SYS_rt_sigaction,
+        rt_sigprocmask = SYS_rt_sigprocmask, rt_sigreturn = SYS_rt_sigreturn,
+        sched_getaffinity = SYS_sched_getaffinity, seccomp = SYS_seccomp, sendmsg = SYS_sendmsg,
+        sendto = SYS_sendto, set_robust_list = SYS_set_robust_list,
+        set_tid_address = SYS_set_tid_address, setsockopt = SYS_setsockopt,
+        shutdown = SYS_shutdown, sigaltstack = SYS_sigaltstack, signalfd4 = SYS_signalfd4,
+        socket = SYS_socket, socketpair = SYS_socketpair, statx = SYS_statx, tgkill = SYS_tgkill,
+        umount2 = SYS_umount2, unshare = SYS_unshare, wait4 = SYS_wait4, write = SYS_write,
+    );
+    #[cfg(target_arch = "x86_64")]
+    sys!(ARCH:
+        arch_prctl = SYS_arch_prctl, dup2 = SYS_dup2, epoll_wait = SYS_epoll_wait,
+        mkdir = SYS_mkdir, poll = SYS_poll, readlink = SYS_readlink, rmdir = SYS_rmdir,
+        unlink = SYS_unlink,
+    );
+    #[cfg(target_arch = "aarch64")]
+    sys!(ARCH:
+        dup3 = SYS_dup3, epoll_pwait = SYS_epoll_pwait, mkdirat = SYS_mkdirat, ppoll = SYS_ppoll,
+        readlinkat = SYS_readlinkat, unlinkat = SYS_unlinkat,
+    );
+
+    /// The number of a syscall some policy of this arch allows.
+    pub fn number(name: &str) -> Option<libc::c_long> {
+        COMMON
+            .iter()
+            .chain(ARCH)
+            .find(|(n, _)| *n == name)
+            .map(|&(_, nr)| nr)
+    }
+}
+
+/// Calls that would end or derail the child even with invalid arguments;
+/// the reporter's exit_group ends every child anyway.
+const NOT_CALLED: [&str; 5] = ["exit", "exit_group", "rt_sigreturn", "clone", "clone3"];
+
+/// One call per rule of `role`'s policy: arguments -1 (so the call fails
+/// with EBADF, EFAULT or EINVAL and does nothing) except where the rule
+/// has a condition, which gets the value the rule allows.
+fn every_rule(role: Role) -> Vec<(String, libc::c_long, [i64; 6])> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../seccomp-policies")
+        .join(std::env::consts::ARCH)
+        .join(format!("{}.json", role.name()));
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("policy")).expect("json");
+    let mut calls = Vec::new();
+    for rule in doc[role.name()]["filter"].as_array().expect("filter") {
+        let name = rule["syscall"].as_str().expect("syscall name");
+        if NOT_CALLED.contains(&name) {
+            continue;
+        }
+        let nr = numbers::number(name).unwrap_or_else(|| panic!("no number for {name}"));
+        let mut args = [-1i64; 6];
+        for cond in rule["args"].as_array().into_iter().flatten() {
+            let index = cond["index"].as_u64().expect("index") as usize;
+            args[index] = cond["val"].as_i64().expect("val");
+        }
+        calls.push((name.to_owned(), nr, args));
+    }
+    calls
+}
+
 fn forbidden(role: Role) -> Vec<Case> {
-    let mut cases: Vec<Case> = vec![("ptrace", ptrace, libc::SYS_ptrace)];
+    let mut cases: Vec<Case> = vec![
+        ("ptrace", ptrace, libc::SYS_ptrace),
+        ("ioctl(TIOCSTI)", ioctl_tiocsti, libc::SYS_ioctl),
+    ];
     if role != Role::Supervisor {
         cases.extend([
             ("execve", execve as fn(), libc::SYS_execve),
@@ -157,7 +252,28 @@ fn forbidden(role: Role) -> Vec<Case> {
 fn main() {
     let mut failures = 0;
     for role in Role::ALL {
-        let (code, out) = in_child(role, everyday);
+        let calls = every_rule(role);
+        let count = calls.len();
+        let (code, out) = in_child(role, &move || {
+            for (_, nr, a) in &calls {
+                // SAFETY: every argument is -1 or the rule's allowed value, so
+                // each call fails or is harmless (see every_rule).
+                unsafe { libc::syscall(*nr, a[0], a[1], a[2], a[3], a[4], a[5]) };
+            }
+        });
+        if code != 0 || !out.is_empty() {
+            let record = <[u8; Violation::SIZE]>::try_from(out.as_slice())
+                .ok()
+                .and_then(|b| Violation::from_bytes(&b));
+            eprintln!(
+                "FAIL {}: every rule: exit {code}, report {record:?}",
+                role.name()
+            );
+            failures += 1;
+        } else {
+            println!("ok {}: all {count} rules' calls run", role.name());
+        }
+        let (code, out) = in_child(role, &everyday);
         if code != 0 || !out.is_empty() {
             eprintln!(
                 "FAIL {}: everyday syscalls: exit {code}, report {out:?}",
@@ -168,7 +284,7 @@ fn main() {
             println!("ok {}: everyday syscalls run", role.name());
         }
         for (what, body, nr) in forbidden(role) {
-            let (code, out) = in_child(role, body);
+            let (code, out) = in_child(role, &body);
             let record = <[u8; Violation::SIZE]>::try_from(out.as_slice())
                 .ok()
                 .and_then(|b| Violation::from_bytes(&b));
