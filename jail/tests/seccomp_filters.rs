@@ -249,45 +249,45 @@ fn forbidden(role: Role) -> Vec<Case> {
     cases
 }
 
+/// The violation record a child wrote, if it wrote exactly one.
+fn record(out: &[u8]) -> Option<Violation> {
+    <[u8; Violation::SIZE]>::try_from(out)
+        .ok()
+        .and_then(|b| Violation::from_bytes(&b))
+}
+
 fn main() {
     let mut failures = 0;
     for role in Role::ALL {
         let calls = every_rule(role);
         let count = calls.len();
-        let (code, out) = in_child(role, &move || {
+        let every_rule = move || {
             for (_, nr, a) in &calls {
                 // SAFETY: every argument is -1 or the rule's allowed value, so
                 // each call fails or is harmless (see every_rule).
                 unsafe { libc::syscall(*nr, a[0], a[1], a[2], a[3], a[4], a[5]) };
             }
-        });
-        if code != 0 || !out.is_empty() {
-            let record = <[u8; Violation::SIZE]>::try_from(out.as_slice())
-                .ok()
-                .and_then(|b| Violation::from_bytes(&b));
-            eprintln!(
-                "FAIL {}: every rule: exit {code}, report {record:?}",
-                role.name()
-            );
-            failures += 1;
-        } else {
-            println!("ok {}: all {count} rules' calls run", role.name());
-        }
-        let (code, out) = in_child(role, &everyday);
-        if code != 0 || !out.is_empty() {
-            eprintln!(
-                "FAIL {}: everyday syscalls: exit {code}, report {out:?}",
-                role.name()
-            );
-            failures += 1;
-        } else {
-            println!("ok {}: everyday syscalls run", role.name());
+        };
+        let allowed: [(String, &dyn Fn()); 2] = [
+            (format!("all {count} rules' calls"), &every_rule),
+            ("everyday syscalls".into(), &everyday),
+        ];
+        for (what, body) in allowed {
+            let (code, out) = in_child(role, body);
+            if code != 0 || !out.is_empty() {
+                let record = record(&out);
+                eprintln!(
+                    "FAIL {}: {what}: exit {code}, report {record:?}",
+                    role.name()
+                );
+                failures += 1;
+            } else {
+                println!("ok {}: {what} run", role.name());
+            }
         }
         for (what, body, nr) in forbidden(role) {
             let (code, out) = in_child(role, &body);
-            let record = <[u8; Violation::SIZE]>::try_from(out.as_slice())
-                .ok()
-                .and_then(|b| Violation::from_bytes(&b));
+            let record = record(&out);
             let want = Violation {
                 arch: AUDIT_ARCH,
                 syscall: nr,
