@@ -5,8 +5,11 @@
 //! layer is a function usable on its own, so a test can prove one wall with
 //! the others off.
 
+pub mod cgroup;
 pub mod fds;
 pub mod landlock;
+pub mod namespaces;
 pub mod privileges;
 pub mod rlimits;
+pub mod root;
 pub mod seccomp;
