@@ -49,6 +49,16 @@ pub fn stop_worker(device_event: u16) -> io::Error {
     io::Error::other(format!("worker stopped by event {device_event}"))
 }
 
+/// `size` bytes at `offset` of a device's config `space`, or nothing (the
+/// vhost-user error reply) if the range does not lie inside it.
+pub fn read_config(space: &[u8], offset: u32, size: u32) -> Vec<u8> {
+    let start = offset as usize;
+    match start.checked_add(size as usize) {
+        Some(end) if end <= space.len() => space[start..end].to_vec(),
+        _ => Vec::new(),
+    }
+}
+
 /// Whether `serve` returns after one connection or waits for the next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {

@@ -91,13 +91,4 @@ pub fn config_space(disk: &Disk) -> [u8; CONFIG_SIZE] {
     c
 }
 
-/// GET_CONFIG: `size` bytes at `offset`, or nothing (the vhost crate then
-/// answers with an empty payload, the protocol's error) if the range is
-/// not inside the config space.
-pub fn read_config(space: &[u8], offset: u32, size: u32) -> Vec<u8> {
-    let start = offset as usize;
-    match start.checked_add(size as usize) {
-        Some(end) if end <= space.len() => space[start..end].to_vec(),
-        _ => Vec::new(),
-    }
-}
+pub use crate::serve::read_config;

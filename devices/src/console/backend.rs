@@ -170,14 +170,7 @@ impl VhostUserBackendMut for ConsoleBackend {
     /// The requested bytes of [`CONFIG_SPACE`]; nothing (an error reply) if
     /// the range does not lie inside it.
     fn get_config(&self, offset: u32, size: u32) -> Vec<u8> {
-        let (Ok(start), Ok(len)) = (usize::try_from(offset), usize::try_from(size)) else {
-            return Vec::new();
-        };
-        start
-            .checked_add(len)
-            .and_then(|end| CONFIG_SPACE.get(start..end))
-            .map(<[u8]>::to_vec)
-            .unwrap_or_default()
+        crate::serve::read_config(&CONFIG_SPACE, offset, size)
     }
 
     /// Every field is read-only without EMERG_WRITE: writes are dropped.
