@@ -1,7 +1,16 @@
 //! The command line (argh).
 
 use argh::FromArgs;
+use jail::seccomp::Mode as SeccompMode;
 use protocol::device::DeviceKind;
+
+fn seccomp_mode(value: &str) -> Result<SeccompMode, String> {
+    match value {
+        "enforce" => Ok(SeccompMode::Enforce),
+        "log" => Ok(SeccompMode::Log),
+        _ => Err(format!("--seccomp {value:?}: expected enforce or log")),
+    }
+}
 
 /// cordon: run untrusted code (unikernels now; Wasm, containers and Linux
 /// guests later) in KVM micro-VMs whose parts run as separate processes.
@@ -60,6 +69,28 @@ pub struct Run {
     /// block:/run/qsd.sock for qemu-storage-daemon's vhost-user-blk export
     #[argh(option)]
     pub vhost_user: Vec<String>,
+    /// cgroup memory limit of the whole sandbox in MiB (default: --mem plus
+    /// 64 MiB plus --mem/32, for the processes' own memory)
+    #[argh(option)]
+    pub memory_limit: Option<u64>,
+    /// cgroup CPU limit of the whole sandbox in CPUs, fractions allowed
+    /// (default: --cpus)
+    #[argh(option)]
+    pub cpu_limit: Option<f64>,
+    /// cgroup limit on the sandbox's processes and threads (default: 64
+    /// plus --cpus)
+    #[argh(option)]
+    pub pids_limit: Option<u64>,
+    /// what a forbidden system call does: enforce (default: the process is
+    /// stopped and the call reported, exit code 159) or log (for finding a
+    /// missing rule: the call runs and the kernel logs it, see `dmesg`;
+    /// never in production)
+    #[argh(option, default = "SeccompMode::Enforce", from_str_fn(seccomp_mode))]
+    pub seccomp: SeccompMode,
+    /// DEBUGGING ONLY: start the vm and device processes without their jail
+    /// (no namespaces, cgroup, Landlock, seccomp, ...); warns on every run
+    #[argh(switch)]
+    pub no_jail: bool,
     /// log level: error, warn (default), info, debug or trace
     #[argh(option)]
     pub log_level: Option<log::LevelFilter>,

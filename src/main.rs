@@ -11,17 +11,15 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use vmm::exit::ExitCause;
-use vmm::supervisor::{self, DeviceRequest, RunRequest};
+use vmm::supervisor::{self, DeviceRequest, JailRequest, LimitOverrides, RunRequest};
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
-    if argv.len() == 2 {
-        if let Some(role) = vmm::spawn::Role::ALL
-            .into_iter()
-            .find(|r| r.arg() == argv[1])
-        {
-            run_role(role);
-        }
+    if let Some(role) = argv
+        .get(1)
+        .and_then(|arg| vmm::spawn::Role::ALL.into_iter().find(|r| r.arg() == arg))
+    {
+        run_role(role, &argv[2..]);
     }
     let strs: Vec<&str> = argv.iter().map(String::as_str).collect();
     let parsed =
@@ -49,25 +47,38 @@ fn main() -> ExitCode {
     }
 }
 
-/// A child process started by the spawn helper: `cordon vm`, `cordon
-/// device-block`, ... Not user commands.
-fn run_role(role: vmm::spawn::Role) -> ! {
+/// A child process started by the spawn helper: `cordon vm KEPT MODE`,
+/// `cordon device-block KEPT MODE`, ... Not user commands. Its jail comes
+/// first, before any thread or allocation of note.
+fn run_role(role: vmm::spawn::Role, args: &[String]) -> ! {
     // SAFETY: fstat only writes into `st`, which we own.
     let is_child = unsafe {
         let mut st: libc::stat = std::mem::zeroed();
         libc::fstat(vmm::spawn::CONTROL_FD, &mut st) == 0
             && st.st_mode & libc::S_IFMT == libc::S_IFSOCK
     };
-    if !is_child {
+    let parsed = match args {
+        [kept, mode] => kept.parse().ok().zip(vmm::spawn::ChildMode::parse(mode)),
+        _ => None,
+    };
+    let (Some((kept, mode)), true) = (parsed, is_child) else {
         eprintln!(
             "cordon: `cordon {}` is started by `cordon run`, not by hand",
             role.arg()
         );
         std::process::exit(i32::from(ExitCause::Usage.code()));
+    };
+    if let Err(e) = vmm::spawn::child::enter_jail(role, kept, mode) {
+        eprintln!(
+            "cordon: {}: cannot enter the jail: {}",
+            role.arg(),
+            vmm::error_chain(&e)
+        );
+        std::process::exit(i32::from(ExitCause::HostUnsupported.code()));
     }
     logger::init(role.arg(), log::LevelFilter::Warn);
     match role {
-        vmm::spawn::Role::Vm => vmm::vm::main(),
+        vmm::spawn::Role::Vm => vmm::vm::main(mode),
         vmm::spawn::Role::Device(kind) => device_role::spawned(kind),
     }
 }
@@ -99,6 +110,17 @@ fn run_sandbox(run: &cli::Run) -> ExitCode {
         Ok(external) => external,
         Err(message) => return usage(&message),
     };
+    if run.no_jail {
+        eprintln!("cordon: WARNING: --no-jail: the vm and device processes run without their jail; for debugging only, never with untrusted guests");
+    }
+    let jail = (!run.no_jail).then_some(JailRequest {
+        seccomp: run.seccomp,
+        limits: LimitOverrides {
+            memory_mib: run.memory_limit,
+            cpus: run.cpu_limit,
+            pids: run.pids_limit,
+        },
+    });
     let req = RunRequest {
         image: run.image.clone(),
         mem_mib: run.mem,
@@ -114,6 +136,7 @@ fn run_sandbox(run: &cli::Run) -> ExitCode {
             rng: run.rng,
             external,
         },
+        jail,
     };
     match supervisor::run(&req) {
         Ok(outcome) => {

@@ -402,7 +402,7 @@ pub fn join_self(join: &CgroupJoin) -> Result<(), crate::namespaces::EnterError>
         if unsafe { libc::write(fd, c"0".as_ptr().cast(), 1) } != 1 {
             let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
             return Err(crate::namespaces::EnterError {
-                step: "cgroup.procs",
+                step: crate::namespaces::ENTER_STEPS[0],
                 errno,
             });
         }

@@ -80,24 +80,51 @@ pub enum NamespaceError {
     },
     #[error("the namespace holder died before reporting")]
     HolderDied,
-    #[error("the child did not report its pid (entering its namespaces failed: {0})")]
+    #[error("the child did not report its pid ({0})")]
     ChildFailed(String),
+    #[error("the child could not enter its sandbox at {0}")]
+    Enter(#[source] EnterError),
 }
 
-/// Which step of [`enter_in_child`] failed, and its errno. `Copy` and
+/// The steps a child takes between fork and exec to enter its sandbox, in
+/// order; [`EnterError::step`] is one of them.
+pub const ENTER_STEPS: [&str; 6] = [
+    "cgroup.procs",
+    "setns(user)",
+    "setns(net)",
+    "setns(ipc)",
+    "setns(uts)",
+    "clone(CLONE_NEWNS|CLONE_NEWPID)",
+];
+
+/// Which step of entering the sandbox failed, and its errno. `Copy` and
 /// allocation-free so it can be made between fork and exec.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EnterError {
+    /// One of [`ENTER_STEPS`].
     pub step: &'static str,
     pub errno: i32,
 }
 
 impl EnterError {
-    fn last(step: &'static str) -> Self {
+    pub(crate) fn last(step: &'static str) -> Self {
         EnterError {
             step,
             errno: std::io::Error::last_os_error().raw_os_error().unwrap_or(0),
         }
+    }
+
+    /// The record [`report_failure`] writes: minus the step's index + 1,
+    /// then the errno.
+    fn record(self) -> [u8; 8] {
+        let index = ENTER_STEPS
+            .iter()
+            .position(|s| *s == self.step)
+            .unwrap_or(ENTER_STEPS.len());
+        let mut b = [0u8; 8];
+        b[..4].copy_from_slice(&(-(index as i32) - 1).to_ne_bytes());
+        b[4..].copy_from_slice(&self.errno.to_ne_bytes());
+        b
     }
 }
 
@@ -273,9 +300,10 @@ impl SandboxNamespaces {
 /// Joins the sandbox's shared namespaces and clones the calling process into
 /// a new mount and pid namespace. Returns `Ok(())` in the new process, which
 /// is pid 1 of its pid namespace and a child of the caller's parent; the
-/// calling process itself writes the new pid (native-endian `pid_t`) to
-/// `pid_pipe` and `_exit`s(0) there, or returns the error if a step failed
-/// (nothing was cloned then).
+/// calling process itself writes an 8-byte record (the new pid, then 0, as
+/// native-endian i32s) to `pid_pipe` and `_exit`s(0) there, or returns the
+/// error if a step failed (nothing was cloned then; pass it to
+/// [`report_failure`]).
 ///
 /// # Safety
 ///
@@ -290,10 +318,10 @@ pub unsafe fn enter_in_child(ns: &NsFds, pid_pipe: RawFd) -> Result<(), EnterErr
     unsafe {
         // The user namespace first: it gives us CAP_SYS_ADMIN over the others.
         let steps = [
-            (ns.user, libc::CLONE_NEWUSER, "setns(user)"),
-            (ns.net, libc::CLONE_NEWNET, "setns(net)"),
-            (ns.ipc, libc::CLONE_NEWIPC, "setns(ipc)"),
-            (ns.uts, libc::CLONE_NEWUTS, "setns(uts)"),
+            (ns.user, libc::CLONE_NEWUSER, ENTER_STEPS[1]),
+            (ns.net, libc::CLONE_NEWNET, ENTER_STEPS[2]),
+            (ns.ipc, libc::CLONE_NEWIPC, ENTER_STEPS[3]),
+            (ns.uts, libc::CLONE_NEWUTS, ENTER_STEPS[4]),
         ];
         for (fd, kind, step) in steps {
             if libc::setns(fd, kind) != 0 {
@@ -305,18 +333,19 @@ pub unsafe fn enter_in_child(ns: &NsFds, pid_pipe: RawFd) -> Result<(), EnterErr
         // (the other arguments are 0, so their order does not matter).
         let pid = libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize);
         if pid < 0 {
-            return Err(EnterError::last("clone(CLONE_NEWNS|CLONE_NEWPID)"));
+            return Err(EnterError::last(ENTER_STEPS[5]));
         }
         if pid == 0 {
             return Ok(());
         }
-        let pid = (pid as libc::pid_t).to_ne_bytes();
-        let code = if libc::write(pid_pipe, pid.as_ptr().cast(), pid.len()) == pid.len() as isize {
+        let mut record = [0u8; 8];
+        record[..4].copy_from_slice(&(pid as libc::pid_t).to_ne_bytes());
+        let written = libc::write(pid_pipe, record.as_ptr().cast(), record.len());
+        libc::_exit(if written == record.len() as isize {
             0
         } else {
             1
-        };
-        libc::_exit(code)
+        })
     }
 }
 
@@ -328,17 +357,36 @@ pub fn collect_child(
     forked: libc::pid_t,
     pid_pipe: OwnedFd,
 ) -> Result<libc::pid_t, NamespaceError> {
-    let mut buf = [0u8; std::mem::size_of::<libc::pid_t>()];
+    let mut buf = [0u8; 8];
     let read = File::from(pid_pipe).read_exact(&mut buf);
     let mut status = 0;
     // SAFETY: `forked` is our child; waitpid writes only to `status`.
     while unsafe { libc::waitpid(forked, &mut status, 0) } < 0
         && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
     {}
-    match read {
-        Ok(()) => Ok(libc::pid_t::from_ne_bytes(buf)),
-        Err(_) => Err(NamespaceError::ChildFailed(describe_status(status))),
+    if read.is_err() {
+        return Err(NamespaceError::ChildFailed(describe_status(status)));
     }
+    let pid = i32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]);
+    let errno = i32::from_ne_bytes([buf[4], buf[5], buf[6], buf[7]]);
+    if pid > 0 {
+        return Ok(pid);
+    }
+    let step = usize::try_from(-(pid + 1))
+        .ok()
+        .and_then(|i| ENTER_STEPS.get(i))
+        .copied()
+        .unwrap_or("an unknown step");
+    Err(NamespaceError::Enter(EnterError { step, errno }))
+}
+
+/// Writes `err` to `pid_pipe` as the record [`collect_child`] turns back
+/// into [`NamespaceError::Enter`]. Async-signal-safe (one write(2)).
+pub fn report_failure(pid_pipe: RawFd, err: EnterError) {
+    let record = err.record();
+    // SAFETY: writes 8 bytes from a local buffer to an fd; a failed write
+    // leaves the supervisor with EOF, which it reports too.
+    unsafe { libc::write(pid_pipe, record.as_ptr().cast(), record.len()) };
 }
 
 fn describe_status(status: libc::c_int) -> String {

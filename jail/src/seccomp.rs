@@ -13,7 +13,7 @@
 //! everything its vCPUs do (jail/tests/seccomp_policies.rs checks both).
 
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 /// A process or thread role, one policy each. The vm and vcpu policies are
 /// per guest kind (the Linux guest adds its own).
@@ -87,7 +87,37 @@ impl Role {
             })
             .collect()
     }
+
+    /// The program for `mode`: in [`Mode::Log`] every "return trap" of the
+    /// policy becomes "return log", so a forbidden call runs and the kernel
+    /// logs it (audit type 1326 in the kernel log) instead of killing.
+    pub fn program_for(self, mode: Mode) -> seccompiler::BpfProgram {
+        let mut program = self.program();
+        if mode == Mode::Log {
+            for insn in &mut program {
+                if insn.code == BPF_RET_K && insn.k == SECCOMP_RET_TRAP {
+                    insn.k = SECCOMP_RET_LOG;
+                }
+            }
+        }
+        program
+    }
 }
+
+/// What a filter does with a call its policy does not allow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Trap: the SIGSYS reporter reports it and the process ends.
+    Enforce,
+    /// For finding missing rules (`cordon run --seccomp log`): the call
+    /// runs and the kernel logs it. Never for production.
+    Log,
+}
+
+/// BPF_RET | BPF_K: return the constant k.
+const BPF_RET_K: u16 = 0x06;
+const SECCOMP_RET_TRAP: u32 = 0x0003_0000;
+const SECCOMP_RET_LOG: u32 = 0x7ffc_0000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SeccompError {
@@ -104,8 +134,8 @@ pub enum SeccompError {
 /// Installs `role`'s filter: on the calling thread for a per-thread role
 /// (`Role::per_thread`), else on every thread of the process (TSYNC).
 /// no_new_privs must be set first (or CAP_SYS_ADMIN held).
-pub fn apply(role: Role) -> Result<(), SeccompError> {
-    let program = role.program();
+pub fn apply(role: Role, mode: Mode) -> Result<(), SeccompError> {
+    let program = role.program_for(mode);
     let result = if role.per_thread() {
         seccompiler::apply_filter(&program)
     } else {
@@ -140,7 +170,34 @@ pub struct Violation {
     pub syscall: i64,
 }
 
+/// AUDIT_ARCH_X86_64.
+pub const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+/// AUDIT_ARCH_AARCH64.
+pub const AUDIT_ARCH_AARCH64: u32 = 0xc000_00b7;
+
 impl Violation {
+    /// The architecture's name, for reports.
+    pub fn arch_name(self) -> &'static str {
+        match self.arch {
+            AUDIT_ARCH_X86_64 => "x86_64",
+            AUDIT_ARCH_AARCH64 => "aarch64",
+            _ => "an unknown architecture",
+        }
+    }
+
+    /// The syscall's name, if the number is known for the architecture.
+    pub fn syscall_name(self) -> Option<&'static str> {
+        let table = match self.arch {
+            AUDIT_ARCH_X86_64 => crate::syscall_names::X86_64,
+            AUDIT_ARCH_AARCH64 => crate::syscall_names::AARCH64,
+            _ => return None,
+        };
+        table
+            .binary_search_by_key(&self.syscall, |&(nr, _)| nr)
+            .ok()
+            .map(|i| table[i].1)
+    }
+
     /// Size of the record on the wire.
     pub const SIZE: usize = 16;
 
@@ -167,6 +224,8 @@ impl Violation {
 }
 
 static REPORT_FD: AtomicI32 = AtomicI32::new(-1);
+/// Whether the handler writes a line of text instead of a record.
+static REPORT_TEXT: AtomicBool = AtomicBool::new(false);
 
 /// The SIGSYS part of siginfo_t on Linux (64-bit): the union starts at 16.
 #[repr(C)]
@@ -187,21 +246,72 @@ extern "C" fn on_sigsys(_sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mu
         let info = info.cast::<SigsysInfo>();
         ((*info).syscall, (*info).arch)
     };
-    let record = Violation {
+    let violation = Violation {
         arch,
         syscall: i64::from(syscall),
-    }
-    .to_bytes();
-    // SAFETY: write and _exit are async-signal-safe; `record` lives on this
+    };
+    let mut text = [0u8; 96];
+    let bytes: &[u8] = if REPORT_TEXT.load(Ordering::Relaxed) {
+        violation.write_line(&mut text)
+    } else {
+        &violation.to_bytes()
+    };
+    // SAFETY: write and _exit are async-signal-safe; `bytes` lives on this
     // stack for the call. A failed write changes nothing: we exit anyway.
     unsafe {
         libc::write(
             REPORT_FD.load(Ordering::Relaxed),
-            record.as_ptr().cast(),
-            record.len(),
+            bytes.as_ptr().cast(),
+            bytes.len(),
         );
         libc::_exit(VIOLATION_EXIT_CODE)
     }
+}
+
+impl Violation {
+    /// "cordon: seccomp violation: syscall N (arch 0x...)\n" into `buf`,
+    /// without allocating (for the signal handler).
+    fn write_line(self, buf: &mut [u8; 96]) -> &[u8] {
+        let mut at = 0;
+        let mut put = |bytes: &[u8]| {
+            for &b in bytes {
+                if at < buf.len() {
+                    buf[at] = b;
+                    at += 1;
+                }
+            }
+        };
+        put(b"cordon: seccomp violation in the supervisor: syscall ");
+        let mut digits = [0u8; 20];
+        put(decimal(self.syscall, &mut digits));
+        put(b" (arch 0x");
+        let mut hex = [0u8; 8];
+        for (i, d) in hex.iter_mut().enumerate() {
+            *d = b"0123456789abcdef"[(self.arch >> (28 - 4 * i) & 0xf) as usize];
+        }
+        put(&hex);
+        put(b")\n");
+        &buf[..at]
+    }
+}
+
+/// `n` in decimal, into the end of `buf`.
+fn decimal(n: i64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut value = n.unsigned_abs();
+    let mut start = buf.len();
+    loop {
+        start -= 1;
+        buf[start] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 || start == 1 {
+            break;
+        }
+    }
+    if n < 0 {
+        start -= 1;
+        buf[start] = b'-';
+    }
+    &buf[start..]
 }
 
 /// Installs the SIGSYS handler that reports a violation on `report_fd` (one
@@ -210,6 +320,19 @@ extern "C" fn on_sigsys(_sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mu
 /// nothing, and is process-wide, so it covers every thread.
 pub fn install_sigsys_reporter(report_fd: RawFd) -> Result<(), SeccompError> {
     REPORT_FD.store(report_fd, Ordering::Relaxed);
+    REPORT_TEXT.store(false, Ordering::Relaxed);
+    install_handler()
+}
+
+/// Like [`install_sigsys_reporter`], for the supervisor: the handler writes
+/// one line of text (syscall number and arch) to `fd`, normally stderr.
+pub fn install_sigsys_printer(fd: RawFd) -> Result<(), SeccompError> {
+    REPORT_FD.store(fd, Ordering::Relaxed);
+    REPORT_TEXT.store(true, Ordering::Relaxed);
+    install_handler()
+}
+
+fn install_handler() -> Result<(), SeccompError> {
     // SAFETY: sigaction with a zeroed struct, a valid handler of the
     // SA_SIGINFO shape and an empty mask; no old action is read.
     let rc = unsafe {
@@ -238,6 +361,58 @@ mod tests {
             assert!(!p.is_empty(), "{}", role.name());
             assert_eq!(role.bpf().len() % 8, 0);
         }
+    }
+
+    #[test]
+    fn log_mode_turns_every_trap_into_log() {
+        for role in Role::ALL {
+            let traps = |p: &seccompiler::BpfProgram, k| {
+                p.iter().filter(|i| i.code == BPF_RET_K && i.k == k).count()
+            };
+            let enforce = role.program_for(Mode::Enforce);
+            let log = role.program_for(Mode::Log);
+            assert!(traps(&enforce, SECCOMP_RET_TRAP) > 0, "{}", role.name());
+            assert_eq!(traps(&log, SECCOMP_RET_TRAP), 0, "{}", role.name());
+            assert_eq!(
+                traps(&log, SECCOMP_RET_LOG),
+                traps(&enforce, SECCOMP_RET_TRAP)
+            );
+        }
+    }
+
+    #[test]
+    fn the_printed_line_names_the_syscall_and_arch() {
+        let mut buf = [0u8; 96];
+        let v = Violation {
+            arch: 0xc000_003e,
+            syscall: 59,
+        };
+        assert_eq!(
+            v.write_line(&mut buf),
+            b"cordon: seccomp violation in the supervisor: syscall 59 (arch 0xc000003e)\n"
+        );
+        let mut digits = [0u8; 20];
+        assert_eq!(decimal(-1, &mut digits), b"-1");
+        assert_eq!(decimal(0, &mut digits), b"0");
+    }
+
+    #[test]
+    fn violations_name_their_syscall() {
+        let x86 = |syscall| Violation {
+            arch: AUDIT_ARCH_X86_64,
+            syscall,
+        };
+        assert_eq!(x86(59).syscall_name(), Some("execve"));
+        assert_eq!(x86(257).syscall_name(), Some("openat"));
+        assert_eq!(x86(100_000).syscall_name(), None);
+        let arm = Violation {
+            arch: AUDIT_ARCH_AARCH64,
+            syscall: 221,
+        };
+        assert_eq!(
+            (arm.arch_name(), arm.syscall_name()),
+            ("aarch64", Some("execve"))
+        );
     }
 
     #[test]

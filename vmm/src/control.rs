@@ -7,6 +7,7 @@
 
 use std::io::{self, Read, Write};
 
+use jail::seccomp::{Violation, VIOLATION_MAGIC};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 use crate::config::VmConfig;
@@ -69,9 +70,16 @@ pub fn recv<T: DeserializeOwned>(input: &mut impl Read) -> Result<T, ControlErro
 }
 
 /// Collects frames from a non-blocking reader.
+///
+/// A jailed child's SIGSYS reporter writes a seccomp violation record
+/// (`jail::seccomp::Violation`, 16 bytes starting "SYSV") on the same
+/// socket as its last act; read as a frame length, "SYSV" is far above
+/// `MAX_FRAME`, so the two cannot be confused. The reader keeps the record
+/// in `violation` and ignores what follows it.
 #[derive(Default)]
 pub struct FrameReader {
     buf: Vec<u8>,
+    pub violation: Option<Violation>,
 }
 
 impl FrameReader {
@@ -113,7 +121,17 @@ impl FrameReader {
             len.copy_from_slice(&self.buf[at..at + 4]);
             let len = u32::from_le_bytes(len) as usize;
             if len > MAX_FRAME {
-                return Err(ControlError::TooLarge(len));
+                let record = self.buf.get(at..at + Violation::SIZE);
+                match record.map(|r| r.try_into().ok().and_then(Violation::from_bytes)) {
+                    Some(Some(violation)) => {
+                        self.violation = Some(violation);
+                        self.buf.clear();
+                        return Ok(messages);
+                    }
+                    // Wait for the rest of a record.
+                    None if len == VIOLATION_MAGIC as usize => break,
+                    _ => return Err(ControlError::TooLarge(len)),
+                }
             }
             if self.buf.len() - at - 4 < len {
                 break;
@@ -155,6 +173,25 @@ mod tests {
         let rest: Vec<FromVm> = reader.read_available(&mut Pending(&wire[5..])).unwrap();
         assert_eq!(rest.len(), 2);
         assert_eq!(rest[1], FromVm::Event(VmEvent::GuestExit { status: 7 }));
+    }
+
+    #[test]
+    fn a_violation_record_after_frames_is_kept() {
+        let mut wire = Vec::new();
+        send(&mut wire, &FromVm::Event(VmEvent::Started { vcpus: 1 })).unwrap();
+        let v = Violation {
+            arch: 0xc000_003e,
+            syscall: 59,
+        };
+        wire.extend_from_slice(&v.to_bytes());
+        let mut reader = FrameReader::default();
+        let split = wire.len() - 10;
+        let first: Vec<FromVm> = reader.read_available(&mut Pending(&wire[..split])).unwrap();
+        assert_eq!(first.len(), 1);
+        assert_eq!(reader.violation, None);
+        let rest: Vec<FromVm> = reader.read_available(&mut Pending(&wire[split..])).unwrap();
+        assert!(rest.is_empty());
+        assert_eq!(reader.violation, Some(v));
     }
 
     #[test]

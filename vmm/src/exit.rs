@@ -31,6 +31,9 @@ pub enum ExitCause {
     DeviceFailed,
     /// `--timeout` passed.
     Timeout,
+    /// A process of the sandbox made a system call its seccomp policy
+    /// forbids, and was stopped.
+    JailViolation,
     /// cordon was asked to stop by SIGINT.
     Interrupted,
     /// cordon was asked to stop by SIGTERM.
@@ -39,7 +42,7 @@ pub enum ExitCause {
 
 impl ExitCause {
     /// Every cause, for the documentation table and its test.
-    pub const ALL: [ExitCause; 13] = [
+    pub const ALL: [ExitCause; 14] = [
         ExitCause::Usage,
         ExitCause::BadImage,
         ExitCause::ImageUnreadable,
@@ -50,6 +53,7 @@ impl ExitCause {
         ExitCause::BadGuestExit,
         ExitCause::ChildDied,
         ExitCause::DeviceFailed,
+        ExitCause::JailViolation,
         ExitCause::Timeout,
         ExitCause::Interrupted,
         ExitCause::Terminated,
@@ -69,6 +73,8 @@ impl ExitCause {
             ExitCause::ChildDied => 123,
             ExitCause::Timeout => 124,
             ExitCause::DeviceFailed => 125,
+            // 128 + SIGSYS, as a shell reports a process killed by SIGSYS.
+            ExitCause::JailViolation => 159,
             ExitCause::Interrupted => 130,
             ExitCause::Terminated => 143,
         }
@@ -88,6 +94,7 @@ impl ExitCause {
             ExitCause::ChildDied => "child-died",
             ExitCause::Timeout => "timeout",
             ExitCause::DeviceFailed => "device-failed",
+            ExitCause::JailViolation => "jail-violation",
             ExitCause::Interrupted => "interrupted",
             ExitCause::Terminated => "terminated",
         }
@@ -116,6 +123,14 @@ impl SandboxExit {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_violation_code_is_the_one_the_jail_exits_with() {
+        assert_eq!(
+            i32::from(ExitCause::JailViolation.code()),
+            jail::seccomp::VIOLATION_EXIT_CODE
+        );
+    }
 
     #[test]
     fn codes_are_distinct_and_nonzero() {

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use protocol::device::{DeviceConfig, DeviceKind, ToDevice};
 
-use crate::spawn::{self, Child, Role, FIRST_KEPT_FD};
+use crate::spawn::{self, Child, Role, SandboxJail, FIRST_KEPT_FD};
 
 /// A `--disk` argument.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -165,15 +165,21 @@ pub fn start(
     exe: &File,
     req: &DeviceRequest,
     log_level: &str,
+    jail: Option<&SandboxJail>,
 ) -> Result<Vec<RunningDevice>, DeviceSetupError> {
     let mut running = Vec::new();
     for p in plan(req)? {
-        running.push(start_one(exe, p, log_level)?);
+        running.push(start_one(exe, p, log_level, jail)?);
     }
     Ok(running)
 }
 
-fn start_one(exe: &File, p: Planned, log_level: &str) -> Result<RunningDevice, DeviceSetupError> {
+fn start_one(
+    exe: &File,
+    p: Planned,
+    log_level: &str,
+    jail: Option<&SandboxJail>,
+) -> Result<RunningDevice, DeviceSetupError> {
     let name = p.names.join("+");
     let mut listeners = Vec::new();
     let mut vm_ends = Vec::new();
@@ -186,7 +192,7 @@ fn start_one(exe: &File, p: Planned, log_level: &str) -> Result<RunningDevice, D
     if let Some((image, _)) = &p.image {
         keep.push(image.as_fd());
     }
-    let mut child = spawn::spawn(exe, Role::Device(p.kind), &keep).map_err(|source| {
+    let mut child = spawn::spawn(exe, Role::Device(p.kind), &keep, jail).map_err(|source| {
         DeviceSetupError::Spawn {
             name: name.clone(),
             source,

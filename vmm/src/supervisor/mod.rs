@@ -15,7 +15,7 @@ use crate::boot::bootinfo::{self, BootInfoError};
 use crate::config::{DeviceSpec, VmConfig, VmFds, MAX_VCPUS, MIN_MEM_MIB};
 use crate::control::{self, ToVm};
 use crate::exit::{ExitCause, SandboxExit};
-use crate::spawn::{self, Role, SpawnError, FIRST_KEPT_FD};
+use crate::spawn::{self, JailSetupError, Role, SandboxJail, SpawnError, FIRST_KEPT_FD};
 
 pub use devices::{DeviceRequest, DeviceSetupError, DiskSpec};
 pub use resources::ResourceError;
@@ -34,6 +34,44 @@ pub struct RunRequest {
     pub console_budget: u64,
     pub log_level: log::LevelFilter,
     pub devices: DeviceRequest,
+    /// The jail, or None for `--no-jail`.
+    pub jail: Option<JailRequest>,
+}
+
+/// How the sandbox is jailed.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct JailRequest {
+    pub seccomp: jail::seccomp::Mode,
+    /// Overrides of the cgroup limits `--mem` and `--cpus` imply.
+    pub limits: LimitOverrides,
+}
+
+/// `--memory-limit`, `--cpu-limit`, `--pids-limit`.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct LimitOverrides {
+    pub memory_mib: Option<u64>,
+    /// CPUs' worth of time, e.g. 0.5.
+    pub cpus: Option<f64>,
+    pub pids: Option<u64>,
+}
+
+impl LimitOverrides {
+    /// The sandbox's cgroup limits: derived from `--mem` and `--cpus`
+    /// (`jail::cgroup::Limits::for_sandbox`), then overridden.
+    pub fn limits(&self, mem_mib: u64, cpus: u32) -> jail::cgroup::Limits {
+        let mut limits = jail::cgroup::Limits::for_sandbox(mem_mib, cpus);
+        if let Some(mib) = self.memory_mib {
+            limits.memory_bytes = mib << 20;
+        }
+        if let Some(cpus) = self.cpus {
+            let quota = cpus * jail::cgroup::CPU_PERIOD_US as f64;
+            limits.cpu_quota_us = Some((quota as u64).max(1000));
+        }
+        if let Some(pids) = self.pids {
+            limits.pids_max = pids;
+        }
+        limits
+    }
 }
 
 /// How a sandbox ended and, when it was cordon's doing, why.
@@ -62,6 +100,8 @@ pub enum SupervisorError {
     Devices(#[from] DeviceSetupError),
     #[error("cannot start the vm process")]
     Spawn(#[from] SpawnError),
+    #[error("cannot set up the jail (run `cordon check`; --no-jail is for debugging only)")]
+    Jail(#[from] JailSetupError),
     #[error("KVM will not report its CPUID")]
     Cpuid(#[source] kvm_ioctls::Error),
     #[error("cannot set up signal handling")]
@@ -82,7 +122,7 @@ impl SupervisorError {
             SupervisorError::Resource(e) => e.cause(),
             SupervisorError::Devices(DeviceSetupError::Disk { .. }) => ExitCause::ImageUnreadable,
             SupervisorError::Devices(_) => ExitCause::DeviceFailed,
-            SupervisorError::Cpuid(_) => ExitCause::HostUnsupported,
+            SupervisorError::Cpuid(_) | SupervisorError::Jail(_) => ExitCause::HostUnsupported,
             _ => ExitCause::Internal,
         }
     }
@@ -149,8 +189,16 @@ pub fn run(req: &RunRequest) -> Result<Outcome, SupervisorError> {
     let exe = resources::own_executable()?;
     let signals = signals::StopSignals::new().map_err(SupervisorError::Signals)?;
     let log_level = req.log_level.to_string().to_lowercase();
+    let jail = match &req.jail {
+        Some(j) => {
+            let limits = j.limits.limits(req.mem_mib, req.cpus);
+            let name = format!("sandbox-{}", std::process::id());
+            Some(SandboxJail::create(&name, &limits, j.seccomp)?)
+        }
+        None => None,
+    };
     // Device processes first: they start while the vm process does.
-    let running = devices::start(&exe, &req.devices, &log_level)?;
+    let running = devices::start(&exe, &req.devices, &log_level, jail.as_ref())?;
     let external = devices::connect_external(&req.devices)?;
     let vm_ends: Vec<_> = running
         .iter()
@@ -159,7 +207,7 @@ pub fn run(req: &RunRequest) -> Result<Outcome, SupervisorError> {
         .collect();
     let mut keep = vec![host.kvm.as_fd(), memory.as_fd(), image.as_fd()];
     keep.extend(vm_ends.iter().map(|(_, _, end)| end.as_fd()));
-    let mut child = spawn::spawn(&exe, Role::Vm, &keep)?;
+    let mut child = spawn::spawn(&exe, Role::Vm, &keep, jail.as_ref())?;
     log::debug!("vm process started, pid {}", child.pid);
     let device_specs = vm_ends
         .iter()
@@ -197,7 +245,11 @@ pub fn run(req: &RunRequest) -> Result<Outcome, SupervisorError> {
         log::debug!("cannot send the boot message: {e}");
     }
     let devices = running.into_iter().map(|d| (d.name, d.child)).collect();
-    Ok(watch::watch(child, devices, &signals, req.timeout))
+    let outcome = watch::watch(child, devices, &signals, req.timeout);
+    if let Some(Err(e)) = jail.map(SandboxJail::remove) {
+        log::warn!("the sandbox's cgroup was left behind: {e}");
+    }
+    Ok(outcome)
 }
 
 #[cfg(test)]
@@ -215,6 +267,7 @@ mod tests {
             console_budget: 1 << 20,
             log_level: log::LevelFilter::Warn,
             devices: DeviceRequest::default(),
+            jail: None,
         }
     }
 

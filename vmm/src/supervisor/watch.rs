@@ -10,6 +10,7 @@ use crate::control::{ControlError, FrameReader, FromVm};
 use crate::events::VmEvent;
 use crate::exit::{ExitCause, SandboxExit};
 use crate::spawn::Child;
+use jail::seccomp::Violation;
 
 /// How long past `--timeout` the supervisor waits for the vm process to stop
 /// on its own before killing it.
@@ -166,16 +167,26 @@ pub fn watch(
             {
                 break outcome;
             }
-            let how = describe(reap(&child, Duration::ZERO));
+            if let Some(v) = reader.violation {
+                break violation("the vm process", Some(v));
+            }
+            let status = reap(&child, Duration::ZERO);
+            if killed_by_sigsys(status) {
+                break violation("the vm process", None);
+            }
             break cordon(
                 ExitCause::ChildDied,
-                format!("vm process died without a report: {how}"),
+                format!("vm process died without a report: {}", describe(status)),
             );
         }
         if let Some(i) = (0..devices.len()).find(|&i| fds[3 + i].revents != 0) {
             let (name, device) = &devices[i];
-            let status = reap(device, Duration::ZERO);
             dead = Some(i);
+            let record = last_violation(device);
+            let status = reap(device, Duration::ZERO);
+            if record.is_some() || killed_by_sigsys(status) {
+                break violation(&format!("the {name} device process"), record);
+            }
             break cordon(
                 ExitCause::DeviceFailed,
                 format!("{name} device process died: {}", describe(status)),
@@ -204,6 +215,40 @@ pub fn watch(
         );
     }
     outcome
+}
+
+/// The outcome of a seccomp violation `who` made: with the reporter's
+/// record, or without one when the kernel killed the process outright
+/// (the call came while SIGSYS was blocked, e.g. inside glibc's
+/// pthread_kill, so the handler could not run).
+fn violation(who: &str, record: Option<Violation>) -> Outcome {
+    let call = match record {
+        Some(v) => format!(
+            "system call {} ({}, {})",
+            v.syscall,
+            v.syscall_name().unwrap_or("unknown"),
+            v.arch_name()
+        ),
+        None => "a system call (killed by SIGSYS with the reporter blocked; `--seccomp log` and the kernel log name it)".into(),
+    };
+    cordon(
+        ExitCause::JailViolation,
+        format!("seccomp violation in {who}: {call} is not in its policy; the process was stopped"),
+    )
+}
+
+fn killed_by_sigsys(status: i32) -> bool {
+    libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGSYS
+}
+
+/// The violation record a dead child left on its control socket, if any.
+fn last_violation(child: &Child) -> Option<Violation> {
+    let mut control = &child.control;
+    control.set_nonblocking(true).ok()?;
+    let mut reader = FrameReader::default();
+    // Devices send nothing else; any frames are ignored.
+    let _ = reader.read_available::<serde_json::Value>(&mut control);
+    reader.violation
 }
 
 /// Waits up to `grace` for the child to exit, then kills it; reaps it.

@@ -29,8 +29,8 @@ use crate::spawn::{CONTROL_FD, DEATH_PIPE_FD};
 
 pub use error::BootError;
 
-/// Entry point of `cordon vm`: never returns.
-pub fn main() -> ! {
+/// Entry point of `cordon vm`, jailed as `mode` says: never returns.
+pub fn main(mode: crate::spawn::ChildMode) -> ! {
     // SAFETY: the spawn helper placed the control socket and the read end of
     // the death pipe at these numbers before exec; nothing else owns them.
     let (control, death) = unsafe {
@@ -51,7 +51,7 @@ pub fn main() -> ! {
         log::set_max_level(level);
     }
     let mut events = control;
-    let err = boot_and_run(&config, &mut events, death);
+    let err = boot_and_run(&config, &mut events, death, mode.seccomp());
     let event = VmEvent::BootFailed {
         cause: err.cause(),
         message: crate::error_chain(&err),
@@ -66,16 +66,22 @@ fn boot_and_run(
     config: &crate::config::VmConfig,
     events: &mut UnixStream,
     death: OwnedFd,
+    vcpu_seccomp: Option<jail::seccomp::Mode>,
 ) -> BootError {
     match boot::boot(config) {
-        Ok(vm) => run::run(vm, config, events, death),
+        Ok(vm) => run::run(vm, config, events, death, vcpu_seccomp),
         Err(e) => e,
     }
 }
 
 /// Guest ABI v1 is x86_64-only; the arm64 ABI comes with the arm64 port.
 #[cfg(not(target_arch = "x86_64"))]
-fn boot_and_run(_: &crate::config::VmConfig, _: &mut UnixStream, _: OwnedFd) -> BootError {
+fn boot_and_run(
+    _: &crate::config::VmConfig,
+    _: &mut UnixStream,
+    _: OwnedFd,
+    _: Option<jail::seccomp::Mode>,
+) -> BootError {
     BootError::UnsupportedArch(std::env::consts::ARCH)
 }
 

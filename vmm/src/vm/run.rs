@@ -25,8 +25,15 @@ const STOP_GRACE: Duration = Duration::from_millis(500);
 /// How often a kick is repeated (see the kick protocol in `vcpu`).
 const KICK_EVERY: Duration = Duration::from_millis(5);
 
-/// Runs the guest to its end; never returns.
-pub fn run(vm: BootedVm, config: &VmConfig, events: &mut UnixStream, death: OwnedFd) -> ! {
+/// Runs the guest to its end; never returns. Each vCPU thread first adds
+/// the vcpu seccomp filter (in `vcpu_seccomp`'s mode) to the process's.
+pub fn run(
+    vm: BootedVm,
+    config: &VmConfig,
+    events: &mut UnixStream,
+    death: OwnedFd,
+    vcpu_seccomp: Option<jail::seccomp::Mode>,
+) -> ! {
     let BootedVm {
         vcpus,
         shared,
@@ -40,7 +47,12 @@ pub fn run(vm: BootedVm, config: &VmConfig, events: &mut UnixStream, death: Owne
         let (shared, tx) = (Arc::clone(&shared), tx.clone());
         let spawned = std::thread::Builder::new()
             .name(format!("vcpu{}", vcpu.index))
-            .spawn(move || vcpu.run(&shared, tx));
+            .spawn(move || {
+                if let Some(mode) = vcpu_seccomp {
+                    jail_vcpu_thread(mode);
+                }
+                vcpu.run(&shared, tx)
+            });
         match spawned {
             Ok(handle) => threads.push(handle),
             Err(e) => {
@@ -89,6 +101,15 @@ pub fn run(vm: BootedVm, config: &VmConfig, events: &mut UnixStream, death: Owne
 fn teardown(vm: VmFd, shared: Arc<Shared>) {
     drop(vm);
     drop(shared);
+}
+
+/// Adds the vcpu filter to the calling thread; a vCPU that cannot be
+/// jailed must not run, so failing ends the process.
+fn jail_vcpu_thread(mode: jail::seccomp::Mode) {
+    if let Err(e) = jail::seccomp::apply(jail::seccomp::Role::VcpuUnikernel, mode) {
+        log::error!("cannot jail a vCPU thread: {}", crate::error_chain(&e));
+        std::process::exit(i32::from(crate::exit::ExitCause::HostUnsupported.code()));
+    }
 }
 
 fn send(events: &mut UnixStream, event: VmEvent) {
