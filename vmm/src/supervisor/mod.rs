@@ -102,6 +102,8 @@ pub enum SupervisorError {
     Spawn(#[from] SpawnError),
     #[error("cannot set up the jail (run `cordon check`; --no-jail is for debugging only)")]
     Jail(#[from] JailSetupError),
+    #[error("cannot apply the supervisor's own seccomp filter")]
+    Seccomp(#[source] jail::seccomp::SeccompError),
     #[error("KVM will not report its CPUID")]
     Cpuid(#[source] kvm_ioctls::Error),
     #[error("cannot set up signal handling")]
@@ -122,7 +124,9 @@ impl SupervisorError {
             SupervisorError::Resource(e) => e.cause(),
             SupervisorError::Devices(DeviceSetupError::Disk { .. }) => ExitCause::ImageUnreadable,
             SupervisorError::Devices(_) => ExitCause::DeviceFailed,
-            SupervisorError::Cpuid(_) | SupervisorError::Jail(_) => ExitCause::HostUnsupported,
+            SupervisorError::Cpuid(_) | SupervisorError::Jail(_) | SupervisorError::Seccomp(_) => {
+                ExitCause::HostUnsupported
+            }
             _ => ExitCause::Internal,
         }
     }
@@ -178,6 +182,15 @@ fn supported_cpuid(_: &kvm_ioctls::Kvm) -> Result<Vec<crate::config::CpuidEntry>
     Ok(Vec::new())
 }
 
+/// The supervisor's own filter, once every process is started: what is
+/// left to do is to watch, reap, clean up and (later) respawn. A violation
+/// is printed on stderr and ends cordon with exit code 159.
+fn jail_self(mode: jail::seccomp::Mode) -> Result<(), SupervisorError> {
+    jail::seccomp::install_sigsys_printer(libc::STDERR_FILENO)
+        .and_then(|()| jail::seccomp::apply(jail::seccomp::Role::Supervisor, mode))
+        .map_err(SupervisorError::Seccomp)
+}
+
 /// Runs one sandbox to its end.
 pub fn run(req: &RunRequest) -> Result<Outcome, SupervisorError> {
     let host = resources::host()?;
@@ -220,6 +233,9 @@ pub fn run(req: &RunRequest) -> Result<Outcome, SupervisorError> {
         .collect();
     // Read while the vm process is still starting (see VmConfig::cpuid).
     let cpuid = supported_cpuid(&host.system)?;
+    if let Some(j) = &req.jail {
+        jail_self(j.seccomp)?;
+    }
     // The vm process has its own copies now.
     drop((host, image, memory));
     let config = VmConfig {
