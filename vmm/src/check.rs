@@ -69,10 +69,9 @@ pub fn probe() -> HostReport {
 }
 
 impl HostReport {
-    /// Whether any guest can run: today, Guest ABI v1 unikernels. The jail
-    /// checks do not count yet.
+    /// Whether any guest can run, jailed: today, Guest ABI v1 unikernels.
     pub fn can_run_guests(&self) -> bool {
-        self.kvm.usable()
+        self.kvm.usable() && self.jail.ready().is_ok()
     }
 
     /// Whether Linux guests can run, or why not.
@@ -159,8 +158,19 @@ impl HostReport {
 
     fn fmt_jail(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let j = &self.jail;
-        writeln!(f, "Jail (informational)")?;
+        writeln!(f, "Jail (every part required)")?;
         probed(f, "Landlock", j.landlock.as_ref(), "missing")?;
+        if let Ok(abi) = j.landlock.as_ref().map(|l| l.abi()) {
+            let since = |v: u32| {
+                if abi >= v {
+                    "yes"
+                } else {
+                    "no (needs a newer ABI)"
+                }
+            };
+            item(f, "  TCP bind, connect denied", since(4))?;
+            item(f, "  signals, abstract unix scoped", since(6))?;
+        }
         probed(
             f,
             "seccomp filters",
@@ -168,7 +178,20 @@ impl HostReport {
             "missing",
         )?;
         probed(f, "user namespaces", j.userns.as_ref(), "missing")?;
-        item(f, "cgroup", j.cgroup)
+        item(f, "cgroup", j.cgroup)?;
+        match &j.controllers {
+            Ok(h) => item(f, "cgroup controllers", jail::describe_controllers(h))?,
+            Err(e) => item(f, "cgroup controllers", format_args!("missing ({e})"))?,
+        }
+        if j.controllers.is_ok() {
+            let state = if j.cgroup_writable {
+                "yes"
+            } else {
+                "no (run as root or delegate <cgroup>/cordon to this user)"
+            };
+            item(f, "cgroup writable by this user", state)?;
+        }
+        item(f, "jail", verdict(j.ready()))
     }
 
     fn fmt_host(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -183,10 +206,12 @@ impl fmt::Display for HostReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.fmt_kvm(f)?;
         writeln!(f, "Guests")?;
-        let unikernels = if self.can_run_guests() {
-            Ok(())
-        } else {
+        let unikernels = if !self.kvm.usable() {
             Err("KVM is not usable".to_string())
+        } else {
+            self.jail
+                .ready()
+                .map_err(|why| format!("the jail is {why}; only --no-jail would run"))
         };
         item(f, "unikernels (Guest ABI v1, CPL3)", verdict(unikernels))?;
         item(f, "Linux guests", verdict(self.linux_guests()))?;

@@ -6,6 +6,8 @@ use std::fmt;
 use std::io;
 use std::path::Path;
 
+pub use jail::cgroup::{CgroupError, Hierarchy};
+
 use super::{read, read_as, CheckError};
 
 /// `LANDLOCK_CREATE_RULESET_VERSION` from linux/landlock.h (not in libc).
@@ -88,7 +90,8 @@ impl fmt::Display for CgroupVersion {
     }
 }
 
-/// What the kernel offers the jail. Informational until the jail exists.
+/// What the kernel offers the jail; `cordon run` refuses to start without
+/// every part of it (or runs unjailed with `--no-jail`, for debugging).
 #[derive(Debug)]
 pub struct JailReport {
     /// landlock_create_ruleset(NULL, 0, VERSION), or why it failed.
@@ -99,15 +102,78 @@ pub struct JailReport {
     pub userns: Result<UserNs, CheckError>,
     /// The cgroup hierarchy.
     pub cgroup: CgroupVersion,
+    /// Where the memory, cpu and pids controllers are, or which is missing.
+    pub controllers: Result<Hierarchy, CgroupError>,
+    /// Whether this user may create the sandbox cgroups there.
+    pub cgroup_writable: bool,
+}
+
+impl JailReport {
+    /// Why the jail cannot be built here, or Ok.
+    pub fn ready(&self) -> Result<(), String> {
+        let mut missing = Vec::new();
+        if self.landlock.as_ref().map_or(true, |l| l.abi() == 0) {
+            missing.push("Landlock");
+        }
+        if self.seccomp.is_err() {
+            missing.push("seccomp filters");
+        }
+        if self.userns.as_ref().map_or(true, |u| u.max == 0) {
+            missing.push("user namespaces");
+        }
+        if self.controllers.is_err() {
+            missing.push("cgroup controllers");
+        } else if !self.cgroup_writable {
+            missing.push("a cgroup this user may write");
+        }
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("missing {}", missing.join(", ")))
+        }
+    }
 }
 
 /// Probes what the kernel offers the jail.
 pub fn probe() -> JailReport {
+    let controllers = Hierarchy::detect();
+    let cgroup_writable = controllers.as_ref().is_ok_and(writable);
     JailReport {
         landlock: landlock(),
         seccomp: seccomp(),
         userns: userns(),
         cgroup: cgroup_version(Path::new("/sys/fs/cgroup")),
+        controllers,
+        cgroup_writable,
+    }
+}
+
+/// Whether this user may create cgroups where the sandboxes go: the
+/// `cordon` directory if it exists (an administrator may have delegated
+/// it), else its parent, in every hierarchy.
+fn writable(h: &Hierarchy) -> bool {
+    let bases = match h {
+        Hierarchy::V1 { memory, cpu, pids } => vec![memory, cpu, pids],
+        Hierarchy::V2 { base } => vec![base],
+    };
+    bases.into_iter().all(|base| {
+        let dir = base.join("cordon");
+        let dir = if dir.is_dir() { dir } else { base.clone() };
+        let Ok(path) = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()) else {
+            return false;
+        };
+        // SAFETY: access only reads the NUL-terminated path.
+        unsafe { libc::access(path.as_ptr(), libc::W_OK) == 0 }
+    })
+}
+
+/// The controllers line of the report.
+pub fn describe_controllers(h: &Hierarchy) -> String {
+    match h {
+        Hierarchy::V1 { memory, .. } => {
+            format!("memory, cpu, pids (v1, e.g. {})", memory.display())
+        }
+        Hierarchy::V2 { base } => format!("memory, cpu, pids (v2, under {})", base.display()),
     }
 }
 

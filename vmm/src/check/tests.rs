@@ -47,6 +47,10 @@ fn report(kind: KvmKind, caps: Vec<CapStatus>) -> HostReport {
                 unprivileged: None,
             }),
             cgroup: CgroupVersion::V1Hybrid,
+            controllers: Ok(jail::Hierarchy::V2 {
+                base: "/sys/fs/cgroup/user.slice".into(),
+            }),
+            cgroup_writable: true,
         },
         mem_total_kib: Ok(8 * 1024 * 1024),
         online_cpus: Ok(2),
@@ -72,6 +76,24 @@ fn value<'a>(text: &'a str, label: &str) -> &'a str {
     assert_eq!(bytes[2 + LABEL], b' ', "{line:?}");
     assert_ne!(bytes[3 + LABEL], b' ', "{line:?}");
     line[3 + LABEL..].trim_end()
+}
+
+#[test]
+fn a_missing_jail_part_stops_guests_and_is_named() {
+    let mut r = report(KvmKind::Pvm, full_caps());
+    assert_eq!(value(&r.to_string(), "jail"), "yes");
+    r.jail.cgroup_writable = false;
+    r.jail.landlock = Ok(Landlock::Disabled);
+    assert!(!r.can_run_guests());
+    let text = r.to_string();
+    assert_eq!(
+        value(&text, "jail"),
+        "no (missing Landlock, a cgroup this user may write)"
+    );
+    assert!(
+        value(&text, "unikernels").contains("only --no-jail"),
+        "{text}"
+    );
 }
 
 #[test]
