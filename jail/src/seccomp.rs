@@ -175,7 +175,18 @@ pub const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
 /// AUDIT_ARCH_AARCH64.
 pub const AUDIT_ARCH_AARCH64: u32 = 0xc000_00b7;
 
+/// si_code of a SIGSYS the kernel raised for a seccomp trap.
+const SYS_SECCOMP: i32 = 1;
+
 impl Violation {
+    /// The record for a SIGSYS that seccomp did not raise (another process
+    /// sent it with kill(2)): no syscall to name, but the process is ended
+    /// all the same.
+    pub const NOT_SECCOMP: Violation = Violation {
+        arch: 0,
+        syscall: -1,
+    };
+
     /// The architecture's name, for reports.
     pub fn arch_name(self) -> &'static str {
         match self.arch {
@@ -242,13 +253,17 @@ struct SigsysInfo {
 extern "C" fn on_sigsys(_sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
     // SAFETY: the kernel passes a valid siginfo_t for an SA_SIGINFO handler;
     // for SIGSYS its layout is SigsysInfo's (include/uapi/asm-generic/siginfo.h).
-    let (syscall, arch) = unsafe {
+    let (code, syscall, arch) = unsafe {
         let info = info.cast::<SigsysInfo>();
-        ((*info).syscall, (*info).arch)
+        ((*info).code, (*info).syscall, (*info).arch)
     };
-    let violation = Violation {
-        arch,
-        syscall: i64::from(syscall),
+    let violation = if code == SYS_SECCOMP {
+        Violation {
+            arch,
+            syscall: i64::from(syscall),
+        }
+    } else {
+        Violation::NOT_SECCOMP
     };
     let mut text = [0u8; 96];
     let bytes: &[u8] = if REPORT_TEXT.load(Ordering::Relaxed) {

@@ -150,6 +150,10 @@ pub fn watch(
             if let Some(outcome) = drain(&mut child, &mut reader, &mut open, timeout) {
                 break outcome;
             }
+            // Before the devices notice the vm process is gone.
+            if let Some(v) = reader.violation {
+                break violation("the vm process", Some(v));
+            }
         }
         if let Some(signo) = signals.take() {
             let cause = if signo == libc::SIGINT {
@@ -223,17 +227,20 @@ pub fn watch(
 /// pthread_kill, so the handler could not run).
 fn violation(who: &str, record: Option<Violation>) -> Outcome {
     let call = match record {
+        Some(Violation::NOT_SECCOMP) => {
+            "SIGSYS not raised by seccomp (sent by another process)".into()
+        }
         Some(v) => format!(
-            "system call {} ({}, {})",
+            "system call {} ({}, {}) is not in its policy",
             v.syscall,
             v.syscall_name().unwrap_or("unknown"),
             v.arch_name()
         ),
-        None => "a system call (killed by SIGSYS with the reporter blocked; `--seccomp log` and the kernel log name it)".into(),
+        None => "a system call not in its policy (killed by SIGSYS with the reporter blocked; `--seccomp log` and the kernel log name it)".into(),
     };
     cordon(
         ExitCause::JailViolation,
-        format!("seccomp violation in {who}: {call} is not in its policy; the process was stopped"),
+        format!("seccomp violation in {who}: {call}; the process was stopped"),
     )
 }
 
