@@ -60,5 +60,8 @@ bash scripts/fetch-linux.sh
 stage "tests"
 cargo test --workspace
 
+stage "wall tests as an unprivileged user"
+bash scripts/unprivileged-walls.sh
+
 stage_end
 echo "=== all stages passed in $(( $(date +%s) - suite_start )) s"
