@@ -9,9 +9,12 @@
 # attributes every thread to a role: the process's argv[1] after execveat
 # (`vm`, `device-block`, ...); in the vm process, threads named `vcpuN` are
 # the `vcpu` role. Syscalls a child makes between its execveat and its
-# role's first act (fstat of the control socket, fd 3) are start-up (libc
-# and std init) and are listed apart: the jail installs the filter after
-# them. The supervisor is measured from its execve.
+# role's seccomp filter (the jail's last act; a vCPU thread's own filter at
+# the top of its body) are start-up (libc and std init, the jail's layers)
+# and are listed apart. The supervisor is measured from its own filter
+# too, which it installs once the sandbox's processes are started; a
+# respawn after that stacks the supervisor's filter on the child's, so its
+# policy also covers what its children do (listed as used by children).
 #
 # Output: per role, the measured set, then "unused" (allowed by the policy,
 # never seen) and "missing" (seen, not allowed). Exits 1 if anything is
@@ -46,7 +49,7 @@ trace() {
     name=$1; shift
     mkdir -p "$work/$name"
     # Exit codes are the guests' own; the trace is what matters.
-    strace -f -ff -qq -X raw -o "$work/$name/t" "$bin" run --timeout 30 "$@" \
+    strace -f -ff -qq -X raw --pidns-translation -o "$work/$name/t" "$bin" run --timeout 30 "$@" \
         >"$work/$name.out" 2>"$work/$name.err" || true
 }
 trace blk --disk "$work/disk.img" --rng --console "$guests/blkcheck" </dev/null
@@ -73,7 +76,9 @@ for run in sorted(d for d in os.listdir(work) if os.path.isdir(os.path.join(work
     parent, is_thread = {}, {}
     for tid, ls in lines.items():
         for l in ls:
-            m = re.match(r"^clone3?\((.*)\)\s+=\s+(\d+)", l)
+            # Pids inside a jail's pid namespace come with the host's
+            # (--pidns-translation), which names the trace files.
+            m = re.match(r"^clone3?\((.*)\)\s+=\s+(?:\d+ /\* )?(\d+)", l)
             if m:
                 flags = re.search(r"flags=(0x[0-9a-f]+)", m.group(1))
                 child = int(m.group(2))
@@ -86,13 +91,15 @@ for run in sorted(d for d in os.listdir(work) if os.path.isdir(os.path.join(work
     proc_role = {}
     for tid, ls in lines.items():
         for l in ls:
-            m = re.match(r'^execveat\(.*\["cordon", "([\w-]+)"\]', l)
+            m = re.match(r'^execveat\(.*\["cordon", "([\w-]+)"', l)
             if m:
                 proc_role[tid] = m.group(1)
     for tid, ls in lines.items():
         pid = proc_of(tid)
         role = "supervisor"
-        started = True
+        # Everything before the supervisor's own filter is start-up too;
+        # its policy also keeps what a respawn after it needs (issue 6).
+        started = False
         if pid != tid:
             role = proc_role.get(pid, "supervisor")
             if role == "vm" and any(re.match(r'^prctl\(0xf, "vcpu\d+"\)', l) for l in ls):
@@ -110,15 +117,12 @@ for run in sorted(d for d in os.listdir(work) if os.path.isdir(os.path.join(work
                 role, started = proc_role[tid], False
                 continue
             if not started:
-                if re.match(r'^(newfstatat\(3, ""|fstat\(3,|statx\(3, "")', l):
+                # The filter is the jail's last act: what comes before it,
+                # the filter's own installation included, is start-up.
+                startup.setdefault(role, set()).add(name)
+                if name == "seccomp" and m.group(3) == "0":
                     started = True
-                elif re.match(r'^prctl\(0xf, "vcpu', l):
-                    started = True
-                    startup.setdefault(role, set()).add(name)
-                    continue
-                else:
-                    startup.setdefault(role, set()).add(name)
-                    continue
+                continue
             seen.setdefault(role, {}).setdefault(name, 0)
             seen[role][name] += 1
             if name == "ioctl":

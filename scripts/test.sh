@@ -60,6 +60,10 @@ bash scripts/fetch-linux.sh
 stage "tests"
 cargo test --workspace
 
+stage "seccomp measurement"
+# Normal runs under strace: every call each role makes is in its policy.
+sh scripts/measure-seccomp.sh
+
 stage "wall tests as an unprivileged user"
 bash scripts/unprivileged-walls.sh
 
