@@ -87,6 +87,11 @@ pub struct Run {
     /// never in production)
     #[argh(option, default = "SeccompMode::Enforce", from_str_fn(seccomp_mode))]
     pub seccomp: SeccompMode,
+    /// write one JSON object per line to FILE for each event: the vm
+    /// process's events, a seccomp violation (process, syscall number,
+    /// name, arch) and the end (exit status, cause, reason)
+    #[argh(option)]
+    pub events: Option<std::path::PathBuf>,
     /// DEBUGGING ONLY: start the vm and device processes without their jail
     /// (no namespaces, cgroup, Landlock, seccomp, ...); warns on every run
     #[argh(switch)]

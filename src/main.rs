@@ -137,6 +137,7 @@ fn run_sandbox(run: &cli::Run) -> ExitCode {
             external,
         },
         jail,
+        events: run.events.clone(),
     };
     match supervisor::run(&req) {
         Ok(outcome) => {

@@ -25,11 +25,14 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// Starts a sandbox that runs until stopped: spin, with every device.
+/// Starts a sandbox that runs until stopped: spin, with every device; its
+/// events go to `disk` + ".events".
 fn start_sandbox(disk: &Path) -> Child {
+    let events = format!("{}.events", disk.display());
     let disk = format!("{}", disk.display());
     cordon()
         .args(["run", "--log-level", "debug", "--timeout", "20"])
+        .args(["--events", &events])
         .args(["--console", "--rng", "--disk", &disk])
         .arg(guest("spin"))
         .stdin(Stdio::null())
@@ -224,6 +227,22 @@ fn a_jailed_process_stopped_by_sigsys_is_reported_with_the_violation_code() {
             .unwrap_or_else(|| panic!("no violation line:\n{stderr}"));
         assert!(line.contains(who), "{line}");
         assert!(line.contains("not raised by seccomp"), "{line}");
+        let events = std::fs::read_to_string(dir.join("disk.img.events")).expect("events");
+        let process = if who == "rng" { "rng" } else { "vm" };
+        let record = r#""event":"violation","time":"#;
+        let violation = events
+            .lines()
+            .find(|l| l.contains(record))
+            .unwrap_or_else(|| panic!("no violation event:\n{events}"));
+        assert!(
+            violation.contains(&format!(r#""process":"{process}","syscall":null"#)),
+            "{violation}"
+        );
+        let end = events.lines().last().unwrap_or_default();
+        assert!(
+            end.contains(r#""exit":159,"cause":"jail-violation""#),
+            "{end}"
+        );
         std::fs::remove_dir_all(dir).ok();
     }
 }

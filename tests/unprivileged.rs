@@ -114,11 +114,8 @@ fn as_user(uid: u32, gid: u32, kvm: u32, args: &[&str]) -> Output {
 #[test]
 fn an_unprivileged_user_runs_jailed_sandboxes_with_devices() {
     // SAFETY: geteuid cannot fail.
-    assert_eq!(
-        unsafe { libc::geteuid() },
-        0,
-        "this test sets up a user and needs root"
-    );
+    let euid = unsafe { libc::geteuid() };
+    assert_eq!(euid, 0, "this test sets up a user and needs root");
     let (uid, gid) = test_user();
     let kvm = kvm_group();
     let dirs = delegate_cgroups(uid, gid);

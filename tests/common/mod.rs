@@ -47,6 +47,15 @@ impl Run {
             "a panic:\n{}",
             self.stderr
         );
+        // Every run is jailed: whatever the guest did, no process of the
+        // sandbox may have stepped outside its seccomp policy.
+        if code != 159 {
+            assert!(
+                !self.stderr.contains("seccomp violation"),
+                "{}",
+                self.stderr
+            );
+        }
     }
 }
 

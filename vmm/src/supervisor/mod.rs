@@ -3,6 +3,7 @@
 //! the spawn helper and turns its events into the sandbox's exit status.
 
 mod devices;
+mod event_log;
 mod resources;
 mod signals;
 mod watch;
@@ -18,6 +19,7 @@ use crate::exit::{ExitCause, SandboxExit};
 use crate::spawn::{self, JailSetupError, Role, SandboxJail, SpawnError, FIRST_KEPT_FD};
 
 pub use devices::{DeviceRequest, DeviceSetupError, DiskSpec};
+pub use event_log::ReportedViolation;
 pub use resources::ResourceError;
 
 /// What `cordon run` asks for.
@@ -36,6 +38,8 @@ pub struct RunRequest {
     pub devices: DeviceRequest,
     /// The jail, or None for `--no-jail`.
     pub jail: Option<JailRequest>,
+    /// `--events FILE`.
+    pub events: Option<PathBuf>,
 }
 
 /// How the sandbox is jailed.
@@ -80,6 +84,8 @@ pub struct Outcome {
     pub exit: SandboxExit,
     /// One line for stderr; always set when `exit` is cordon's cause.
     pub reason: Option<String>,
+    /// Set when a process was stopped by its seccomp filter.
+    pub violation: Option<ReportedViolation>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -102,6 +108,12 @@ pub enum SupervisorError {
     Spawn(#[from] SpawnError),
     #[error("cannot set up the jail (run `cordon check`; --no-jail is for debugging only)")]
     Jail(#[from] JailSetupError),
+    #[error("cannot create the --events file {path}")]
+    Events {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot apply the supervisor's own seccomp filter")]
     Seccomp(#[source] jail::seccomp::SeccompError),
     #[error("KVM will not report its CPUID")]
@@ -120,6 +132,7 @@ impl SupervisorError {
             | SupervisorError::Cpus { .. }
             | SupervisorError::Env(_)
             | SupervisorError::Nul
+            | SupervisorError::Events { .. }
             | SupervisorError::BootInfo(_) => ExitCause::Usage,
             SupervisorError::Resource(e) => e.cause(),
             SupervisorError::Devices(DeviceSetupError::Disk { .. }) => ExitCause::ImageUnreadable,
@@ -197,6 +210,12 @@ pub fn run(req: &RunRequest) -> Result<Outcome, SupervisorError> {
     validate(req, host.host_mib, host.max_vcpus.min(MAX_VCPUS))?;
     let args = guest_argv(req);
     bootinfo::check_size(&args, &req.env, req.devices.count())?;
+    let mut events = event_log::EventLog::create(req.events.as_deref()).map_err(|source| {
+        SupervisorError::Events {
+            path: req.events.clone().unwrap_or_default(),
+            source,
+        }
+    })?;
     let image = resources::open_image(&req.image)?;
     let memory = resources::guest_memory(req.mem_mib << 20)?;
     let exe = resources::own_executable()?;
@@ -261,7 +280,8 @@ pub fn run(req: &RunRequest) -> Result<Outcome, SupervisorError> {
         log::debug!("cannot send the boot message: {e}");
     }
     let devices = running.into_iter().map(|d| (d.name, d.child)).collect();
-    let outcome = watch::watch(child, devices, &signals, req.timeout);
+    let outcome = watch::watch(child, devices, &signals, req.timeout, &mut events);
+    events.end(&outcome);
     if let Some(Err(e)) = jail.map(SandboxJail::remove) {
         log::warn!("the sandbox's cgroup was left behind: {e}");
     }
@@ -284,6 +304,7 @@ mod tests {
             log_level: log::LevelFilter::Warn,
             devices: DeviceRequest::default(),
             jail: None,
+            events: None,
         }
     }
 

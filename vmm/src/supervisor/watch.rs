@@ -4,6 +4,7 @@
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
+use super::event_log::{EventLog, ReportedViolation};
 use super::signals::StopSignals;
 use super::Outcome;
 use crate::control::{ControlError, FrameReader, FromVm};
@@ -22,6 +23,7 @@ fn cordon(cause: ExitCause, reason: String) -> Outcome {
     Outcome {
         exit: SandboxExit::Cordon(cause),
         reason: Some(reason),
+        violation: None,
     }
 }
 
@@ -45,6 +47,7 @@ fn outcome_of(event: VmEvent, timeout: Option<Duration>) -> Option<Outcome> {
                 Outcome {
                     exit: SandboxExit::Guest(status),
                     reason: None,
+                    violation: None,
                 }
             }
             Err(_) => cordon(
@@ -101,11 +104,13 @@ fn drain(
     reader: &mut FrameReader,
     open: &mut bool,
     timeout: Option<Duration>,
+    events: &mut EventLog,
 ) -> Option<Outcome> {
     let mut result = None;
     match reader.read_available::<FromVm>(&mut child.control) {
         Ok(msgs) => {
             for FromVm::Event(event) in msgs {
+                events.vm(&event);
                 let outcome = outcome_of(event, timeout);
                 if result.is_none() {
                     result = outcome;
@@ -128,6 +133,7 @@ pub fn watch(
     devices: Vec<(String, Child)>,
     signals: &StopSignals,
     timeout: Option<Duration>,
+    events: &mut EventLog,
 ) -> Outcome {
     if let Err(e) = child.control.set_nonblocking(true) {
         log::error!("cannot make the control socket non-blocking: {e}");
@@ -147,12 +153,12 @@ pub fn watch(
         fds.extend(devices.iter().map(|(_, d)| pollfd(d.pidfd.as_raw_fd())));
         poll(&mut fds, backstop);
         if fds[0].revents != 0 {
-            if let Some(outcome) = drain(&mut child, &mut reader, &mut open, timeout) {
+            if let Some(outcome) = drain(&mut child, &mut reader, &mut open, timeout, events) {
                 break outcome;
             }
             // Before the devices notice the vm process is gone.
             if let Some(v) = reader.violation {
-                break violation("the vm process", Some(v));
+                break violation("vm", "the vm process", Some(v));
             }
         }
         if let Some(signo) = signals.take() {
@@ -166,17 +172,17 @@ pub fn watch(
         if fds[2].revents != 0 {
             // The child is gone; an event it sent just before may be pending.
             if let Some(outcome) = open
-                .then(|| drain(&mut child, &mut reader, &mut open, timeout))
+                .then(|| drain(&mut child, &mut reader, &mut open, timeout, events))
                 .flatten()
             {
                 break outcome;
             }
             if let Some(v) = reader.violation {
-                break violation("the vm process", Some(v));
+                break violation("vm", "the vm process", Some(v));
             }
             let status = reap(&child, Duration::ZERO);
             if killed_by_sigsys(status) {
-                break violation("the vm process", None);
+                break violation("vm", "the vm process", None);
             }
             break cordon(
                 ExitCause::ChildDied,
@@ -189,7 +195,7 @@ pub fn watch(
             let record = last_violation(device);
             let status = reap(device, Duration::ZERO);
             if record.is_some() || killed_by_sigsys(status) {
-                break violation(&format!("the {name} device process"), record);
+                break violation(name, &format!("the {name} device process"), record);
             }
             break cordon(
                 ExitCause::DeviceFailed,
@@ -225,7 +231,7 @@ pub fn watch(
 /// record, or without one when the kernel killed the process outright
 /// (the call came while SIGSYS was blocked, e.g. inside glibc's
 /// pthread_kill, so the handler could not run).
-fn violation(who: &str, record: Option<Violation>) -> Outcome {
+fn violation(process: &str, who: &str, record: Option<Violation>) -> Outcome {
     let call = match record {
         Some(Violation::NOT_SECCOMP) => {
             "SIGSYS not raised by seccomp (sent by another process)".into()
@@ -238,10 +244,19 @@ fn violation(who: &str, record: Option<Violation>) -> Outcome {
         ),
         None => "a system call not in its policy (killed by SIGSYS with the reporter blocked; `--seccomp log` and the kernel log name it)".into(),
     };
-    cordon(
-        ExitCause::JailViolation,
-        format!("seccomp violation in {who}: {call}; the process was stopped"),
-    )
+    let known = record.filter(|&v| v != Violation::NOT_SECCOMP);
+    Outcome {
+        violation: Some(ReportedViolation {
+            process: process.to_string(),
+            syscall: known.map(|v| v.syscall),
+            name: known.and_then(Violation::syscall_name),
+            arch: known.map(Violation::arch_name),
+        }),
+        ..cordon(
+            ExitCause::JailViolation,
+            format!("seccomp violation in {who}: {call}; the process was stopped"),
+        )
+    }
 }
 
 fn killed_by_sigsys(status: i32) -> bool {
