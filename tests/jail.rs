@@ -287,3 +287,22 @@ fn no_jail_warns_and_leaves_the_processes_unconfined() {
         "no warning:\n{stderr}"
     );
 }
+
+#[test]
+fn seccomp_log_mode_runs_and_a_bad_mode_is_a_usage_error() {
+    let hello = guest("hello");
+    let out = cordon()
+        .args(["run", "--seccomp", "log"])
+        .arg(&hello)
+        .output()
+        .expect("cordon");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let out = cordon()
+        .args(["run", "--seccomp", "off"])
+        .arg(&hello)
+        .output()
+        .expect("cordon");
+    assert_eq!(out.status.code(), Some(64), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("expected enforce or log"), "{stderr}");
+}
