@@ -27,7 +27,7 @@ fn temp_dir(name: &str) -> PathBuf {
 
 /// Starts a sandbox that runs until stopped: spin, with every device; its
 /// events go to `disk` + ".events".
-fn start_sandbox(disk: &Path) -> Child {
+fn start_sandbox(disk: &Path, stdin: Stdio) -> Child {
     let events = format!("{}.events", disk.display());
     let disk = format!("{}", disk.display());
     cordon()
@@ -35,7 +35,7 @@ fn start_sandbox(disk: &Path) -> Child {
         .args(["--events", &events])
         .args(["--console", "--rng", "--disk", &disk])
         .arg(guest("spin"))
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -69,9 +69,16 @@ fn children(supervisor: i32) -> Vec<i32> {
             .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
             .filter(|&pid| ppid(pid) == Some(supervisor))
             .collect();
-        let started = found.iter().filter(|&&p| name(p).contains("jail")).count();
-        if started == 4 {
-            return found;
+        // Exec'd children only: a forked one that has not exec'd yet (or
+        // the short-lived process that entered the namespaces) has the
+        // supervisor's command line.
+        let started: Vec<i32> = found
+            .iter()
+            .copied()
+            .filter(|&p| name(p).contains(" jail"))
+            .collect();
+        if started.len() == 4 {
+            return started;
         }
         assert!(
             Instant::now() < deadline,
@@ -123,7 +130,9 @@ fn every_process_of_a_running_sandbox_is_jailed() {
     let dir = temp_dir("proc");
     let disk = dir.join("disk.img");
     std::fs::write(&disk, vec![0u8; 1 << 20]).expect("image");
-    let sandbox = start_sandbox(&disk);
+    // A pipe, so the console's stdin is told apart from /dev/null.
+    let mut sandbox = start_sandbox(&disk, Stdio::piped());
+    let stdin = sandbox.stdin.take();
     let supervisor = sandbox.id() as i32;
     let pids = children(supervisor);
     for &pid in &pids {
@@ -139,6 +148,17 @@ fn every_process_of_a_running_sandbox_is_jailed() {
         for kind in NAMESPACES {
             assert_ne!(ns(&pid.to_string(), kind), ns("self", kind), "{who} {kind}");
         }
+        // stdin only for the console, stdout for it and the vm process.
+        let fd = |n: u32| std::fs::read_link(format!("/proc/{pid}/fd/{n}")).ok();
+        let null = Some(PathBuf::from("/dev/null"));
+        let cmd = name(pid);
+        assert_eq!(
+            fd(0) == null,
+            !cmd.contains("device-console"),
+            "{who} stdin"
+        );
+        let stdout_null = cmd.contains("device-block") || cmd.contains("device-rng");
+        assert_eq!(fd(1) == null, stdout_null, "{who} stdout");
         // The empty root: nothing of the host's filesystem.
         let root: Vec<_> = std::fs::read_dir(format!("/proc/{pid}/root"))
             .expect("root")
@@ -173,16 +193,25 @@ fn every_process_of_a_running_sandbox_is_jailed() {
         .iter()
         .find(|&&p| name(p).starts_with("cordon vm"))
         .expect("vm process");
-    let vcpu = threads(vm)
-        .into_iter()
-        .find(|(comm, _)| comm == "vcpu0")
-        .expect("vcpu0 thread");
+    let deadline = Instant::now() + GONE_WITHIN;
+    let vcpu = loop {
+        // It adds its filter first thing; give it the moment it needs.
+        let found = threads(vm)
+            .into_iter()
+            .find(|(comm, s)| comm == "vcpu0" && s["Seccomp_filters"] != "1");
+        if let Some(found) = found {
+            break found;
+        }
+        assert!(Instant::now() < deadline, "no jailed vcpu0 thread");
+        std::thread::sleep(Duration::from_millis(10));
+    };
     assert_eq!(vcpu.1["Seccomp_filters"], "2");
     assert_eq!(
         status(&format!("/proc/{vm}/status"))["Seccomp_filters"],
         "1"
     );
 
+    drop(stdin);
     stop(&sandbox);
     let (out, _) = wait_limited(sandbox, GONE_WITHIN);
     assert_eq!(out.status.code(), Some(143));
@@ -210,7 +239,7 @@ fn a_jailed_process_stopped_by_sigsys_is_reported_with_the_violation_code() {
         let dir = temp_dir("sigsys");
         let disk = dir.join("disk.img");
         std::fs::write(&disk, vec![0u8; 1 << 20]).expect("image");
-        let sandbox = start_sandbox(&disk);
+        let sandbox = start_sandbox(&disk, Stdio::null());
         let pids = children(sandbox.id() as i32);
         let pid = *pids
             .iter()

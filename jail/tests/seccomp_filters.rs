@@ -160,7 +160,7 @@ mod numbers {
         execve = SYS_execve, execveat = SYS_execveat, exit = SYS_exit, exit_group = SYS_exit_group,
         fallocate = SYS_fallocate, fcntl = SYS_fcntl, fdatasync = SYS_fdatasync,
         ftruncate = SYS_ftruncate, futex = SYS_futex, getpid = SYS_getpid, getppid = SYS_getppid,
-        getrandom = SYS_getrandom, gettid = SYS_gettid, ioctl = SYS_ioctl,
+        getrandom = SYS_getrandom, gettid = SYS_gettid, ioctl = SYS_ioctl, setns = SYS_setns,
         landlock_add_rule = SYS_landlock_add_rule,
         landlock_create_ruleset = SYS_landlock_create_ruleset,
         landlock_restrict_self = SYS_landlock_restrict_self, listen = SYS_listen,
@@ -236,14 +236,14 @@ fn forbidden(role: Role) -> Vec<Case> {
     let mut cases: Vec<Case> = vec![
         ("ptrace", ptrace, libc::SYS_ptrace),
         ("ioctl(TIOCSTI)", ioctl_tiocsti, libc::SYS_ioctl),
+        ("execve", execve, libc::SYS_execve),
+        ("mmap(PROT_EXEC)", mmap_exec, libc::SYS_mmap),
     ];
     if role != Role::Supervisor {
         cases.extend([
-            ("execve", execve as fn(), libc::SYS_execve),
-            ("socket(AF_INET)", socket_inet, libc::SYS_socket),
+            ("socket(AF_INET)", socket_inet as fn(), libc::SYS_socket),
             ("openat", openat, libc::SYS_openat),
             ("mount", mount, libc::SYS_mount),
-            ("mmap(PROT_EXEC)", mmap_exec, libc::SYS_mmap),
         ]);
     }
     cases

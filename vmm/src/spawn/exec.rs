@@ -22,6 +22,9 @@ pub(super) struct JailFds {
 /// Everything `exec_child` uses, allocated before fork.
 pub(super) struct Plan<'a> {
     pub exe: RawFd,
+    /// /dev/null, for a stdin or stdout the role does not get.
+    pub null_stdin: Option<RawFd>,
+    pub null_stdout: Option<RawFd>,
     /// Moved to fds 3, 4, ...
     pub sources: &'a [RawFd],
     pub scratch: &'a mut [RawFd],
@@ -77,6 +80,8 @@ unsafe fn move_fds_and_exec(plan: Plan) -> ! {
     unsafe {
         let Plan {
             exe,
+            null_stdin,
+            null_stdout,
             sources,
             scratch,
             argv,
@@ -93,6 +98,14 @@ unsafe fn move_fds_and_exec(plan: Plan) -> ! {
             *slot = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, SCRATCH_FD);
             if *slot < 0 {
                 libc::_exit(127);
+            }
+        }
+        // With every source out of the way, stdio may be overwritten.
+        for (null, target) in [(null_stdin, 0), (null_stdout, 1)] {
+            if let Some(null) = null {
+                if libc::dup2(null, target) < 0 {
+                    libc::_exit(127);
+                }
             }
         }
         for (i, &fd) in scratch.iter().take(sources.len()).enumerate() {

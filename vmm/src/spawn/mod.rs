@@ -9,8 +9,10 @@
 //! clone is the child, pid 1 of its pid namespace, and it is what execs.
 //! After exec the child's main applies the rest of the jail (`child`).
 //!
-//! The child inherits exactly: the control socket (fd 3), the read end of
-//! the death pipe (fd 4), then the caller's keep list at fds 5, 6, ...
+//! The child inherits exactly: stderr, stdin and stdout where its role
+//! needs them (`Role::stdio`, else /dev/null), the control socket (fd 3),
+//! the read end of the death pipe (fd 4), then the caller's keep list at
+//! fds 5, 6, ...
 //! Everything else is closed, the signal mask is cleared and the
 //! environment is empty. Parent death reaches the child as EOF on the death
 //! pipe (its write end lives only in the supervisor), backed by
@@ -66,6 +68,17 @@ impl Role {
         }
     }
 
+    /// Which of stdin and stdout the process gets from cordon; the others
+    /// are /dev/null. stderr is everyone's (logs). The vm process writes the
+    /// guest's debug console to stdout; only the console device reads stdin.
+    pub const fn stdio(self) -> (bool, bool) {
+        match self {
+            Role::Vm => (false, true),
+            Role::Device(DeviceKind::Console) => (true, true),
+            Role::Device(_) => (false, false),
+        }
+    }
+
     /// The process's seccomp policy (the unikernel one for the vm: the only
     /// guest kind so far).
     pub const fn seccomp(self) -> jail::seccomp::Role {
@@ -90,6 +103,8 @@ pub enum SpawnError {
     TooManyFds(usize),
     #[error("fork failed")]
     Fork(#[source] std::io::Error),
+    #[error("cannot open /dev/null for a child's stdio")]
+    DevNull(#[source] std::io::Error),
     #[error("the child could not enter its jail")]
     Enter(#[source] jail::namespaces::NamespaceError),
     #[error("cannot open a pidfd for the child")]
@@ -162,7 +177,22 @@ pub fn spawn(
     argv.extend(args.iter().map(|a| a.as_ptr()));
     argv.push(std::ptr::null());
     let envp = [std::ptr::null::<libc::c_char>()];
+    let (stdin, stdout) = role.stdio();
+    let null = if stdin && stdout {
+        None
+    } else {
+        Some(
+            File::options()
+                .read(true)
+                .write(true)
+                .open("/dev/null")
+                .map_err(SpawnError::DevNull)?,
+        )
+    };
+    let null_fd = null.as_ref().map(|f| f.as_raw_fd());
     let plan = exec::Plan {
+        null_stdin: null_fd.filter(|_| !stdin),
+        null_stdout: null_fd.filter(|_| !stdout),
         exe: exe.as_raw_fd(),
         sources: &sources,
         scratch: &mut [0; MAX_KEPT + 2],
