@@ -218,13 +218,14 @@ impl Hierarchy {
 pub struct SandboxCgroup {
     /// The cgroup directories, one per distinct hierarchy.
     dirs: Vec<PathBuf>,
-    /// Their cgroup.procs, opened for writing.
+    /// The file each is joined through (v1 `tasks`, v2 `cgroup.procs`),
+    /// opened for writing.
     procs: Vec<File>,
     removed: bool,
 }
 
-/// Raw fds of a sandbox's cgroup.procs files, for [`join_self`]. Valid as
-/// long as the [`SandboxCgroup`] they came from.
+/// Raw fds of the files a sandbox's cgroup is joined through, for
+/// [`join_self`]. Valid as long as the [`SandboxCgroup`] they came from.
 #[derive(Clone, Copy, Debug)]
 pub struct CgroupJoin {
     fds: [RawFd; 3],
@@ -309,8 +310,19 @@ impl SandboxCgroup {
                 write_file(&dir.join("pids.max"), &limits.pids_max.to_string())?;
             }
         }
+        // The file a process joins through by writing "0". On v1, `tasks`:
+        // moving only the writing thread (a forked child has one) is the one
+        // migration the kernel does without taking cgroup_threadgroup_rwsem
+        // for writing, whose first taker waits for an RCU grace period (6 to
+        // 17 ms as measured on this kind of host: bench/README.md). On v2
+        // the kernel moves threads only within a threaded subtree, so it is
+        // cgroup.procs (CLONE_INTO_CGROUP would avoid the lock there).
+        let join_file = match h {
+            Hierarchy::V1 { .. } => "tasks",
+            Hierarchy::V2 { .. } => "cgroup.procs",
+        };
         for dir in &cg.dirs {
-            let path = dir.join("cgroup.procs");
+            let path = dir.join(join_file);
             let file = OpenOptions::new()
                 .write(true)
                 .open(&path)
@@ -391,8 +403,9 @@ impl Drop for SandboxCgroup {
     }
 }
 
-/// Moves the calling process into the cgroup whose procs fds `join` holds,
-/// by writing "0" (the writer itself) to each.
+/// Moves the calling process, which must be single-threaded, into the
+/// cgroup whose fds `join` holds, by writing "0" (the writer itself) to
+/// each.
 ///
 /// Async-signal-safe (only write(2)), so it may run between fork and exec;
 /// the fds are open as long as the [`SandboxCgroup`] lives in the parent.

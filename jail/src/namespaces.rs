@@ -89,7 +89,7 @@ pub enum NamespaceError {
 /// The steps a child takes between fork and exec to enter its sandbox, in
 /// order; [`EnterError::step`] is one of them.
 pub const ENTER_STEPS: [&str; 6] = [
-    "cgroup.procs",
+    "joining the sandbox's cgroup",
     "setns(user)",
     "setns(net)",
     "setns(ipc)",
