@@ -335,3 +335,27 @@ fn seccomp_log_mode_runs_and_a_bad_mode_is_a_usage_error() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("expected enforce or log"), "{stderr}");
 }
+
+#[test]
+fn a_process_that_cannot_be_jailed_stops_the_sandbox_with_the_reason() {
+    // A hard fd limit below the vm process's RLIMIT_NOFILE: raising it
+    // needs CAP_SYS_RESOURCE of the host, which no jailed process has.
+    let out = std::process::Command::new("prlimit")
+        .arg("--nofile=100:100")
+        .arg(env!("CARGO_BIN_EXE_cordon"))
+        .arg("run")
+        .arg(guest("hello"))
+        .output()
+        .expect("prlimit (util-linux)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(69), "{stderr}");
+    assert!(
+        stderr.contains("cannot enter the jail: rlimits"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("cordon: the vm process could not be jailed"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("Hello"), "{stderr}");
+}

@@ -15,7 +15,7 @@ pub enum FdsError {
     #[error("keep list holds a negative fd: {0}")]
     NegativeFd(RawFd),
     /// `close_range` failed for a reason other than being absent.
-    #[error("close_range({first}, {last}) failed: {source}")]
+    #[error("close_range({first}, {last}) failed")]
     CloseRange {
         first: u32,
         last: u32,
@@ -29,7 +29,7 @@ pub enum FdsError {
     #[error("unexpected entry in /proc/self/fd: {0:?}")]
     ProcEntry(std::ffi::OsString),
     /// close(2) of an fd listed in /proc/self/fd failed.
-    #[error("close({fd}) failed: {source}")]
+    #[error("close({fd}) failed")]
     Close { fd: RawFd, source: io::Error },
 }
 

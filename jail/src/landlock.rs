@@ -40,17 +40,17 @@ pub enum LandlockError {
     NotEnabled,
     #[error("probing the Landlock ABI failed: {0}")]
     Probe(std::io::Error),
-    #[error("cannot open {path} for a Landlock rule: {source}")]
+    #[error("cannot open {path} for a Landlock rule")]
     Path {
         path: PathBuf,
         source: landlock::PathFdError,
     },
-    #[error("cannot stat {path} for a Landlock rule: {source}")]
+    #[error("cannot stat {path} for a Landlock rule")]
     Stat {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("Landlock ABI {abi} ruleset failed: {source}")]
+    #[error("Landlock ABI {abi} ruleset failed")]
     Ruleset {
         abi: ABI,
         source: landlock::RulesetError,

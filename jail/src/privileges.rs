@@ -19,11 +19,9 @@ pub enum PrivilegesError {
     SetNoNewPrivs(io::Error),
     #[error("no_new_privs reads back as {0} after setting it")]
     NoNewPrivsNotSet(i32),
-    #[error(
-        "setting securebits {bits:#x} failed (needs CAP_SETPCAP in the effective set): {source}"
-    )]
+    #[error("setting securebits {bits:#x} failed (needs CAP_SETPCAP in the effective set)")]
     Securebits { bits: u32, source: io::Error },
-    #[error("dropping capability {cap} from the bounding set failed (needs CAP_SETPCAP in the effective set): {source}")]
+    #[error("dropping capability {cap} from the bounding set failed (needs CAP_SETPCAP in the effective set)")]
     BoundingDrop { cap: u32, source: io::Error },
     #[error(
         "clearing the ambient set failed (kernel lacks ambient capabilities, Linux >= 4.3): {0}"
@@ -33,7 +31,7 @@ pub enum PrivilegesError {
     Capset(io::Error),
     #[error("capget failed: {0}")]
     Capget(io::Error),
-    #[error("prctl({what}) failed while checking the result: {source}")]
+    #[error("prctl({what}) failed while checking the result")]
     Check {
         what: &'static str,
         source: io::Error,

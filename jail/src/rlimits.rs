@@ -33,7 +33,7 @@ pub struct Limits {
 pub enum RlimitError {
     /// setrlimit failed: EPERM when raising a hard limit without
     /// CAP_SYS_RESOURCE, EINVAL for RLIMIT_NOFILE above fs.nr_open.
-    #[error("setrlimit({name}, {value}) failed: {source}")]
+    #[error("setrlimit({name}, {value}) failed")]
     Set {
         name: &'static str,
         value: u64,

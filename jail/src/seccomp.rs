@@ -121,7 +121,7 @@ const SECCOMP_RET_LOG: u32 = 0x7ffc_0000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SeccompError {
-    #[error("cannot install the {role} seccomp filter: {source}")]
+    #[error("cannot install the {role} seccomp filter")]
     Install {
         role: &'static str,
         #[source]

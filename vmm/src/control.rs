@@ -100,6 +100,12 @@ impl FrameReader {
                 Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // A peer that exits with our messages unread resets the
+                // connection: it is closed all the same.
+                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {
+                    closed = true;
+                    break;
+                }
                 Err(e) => return Err(e.into()),
             }
             if self.buf.len() > MAX_FRAME + 4 {

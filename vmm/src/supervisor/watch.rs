@@ -184,6 +184,9 @@ pub fn watch(
             if killed_by_sigsys(status) {
                 break violation("vm", "the vm process", None);
             }
+            if jail_failed(status) {
+                break cordon(ExitCause::HostUnsupported, jail_failure("vm"));
+            }
             break cordon(
                 ExitCause::ChildDied,
                 format!("vm process died without a report: {}", describe(status)),
@@ -196,6 +199,12 @@ pub fn watch(
             let status = reap(device, Duration::ZERO);
             if record.is_some() || killed_by_sigsys(status) {
                 break violation(name, &format!("the {name} device process"), record);
+            }
+            if jail_failed(status) {
+                break cordon(
+                    ExitCause::HostUnsupported,
+                    jail_failure(&format!("{name} device")),
+                );
             }
             break cordon(
                 ExitCause::DeviceFailed,
@@ -257,6 +266,17 @@ fn violation(process: &str, who: &str, record: Option<Violation>) -> Outcome {
             format!("seccomp violation in {who}: {call}; the process was stopped"),
         )
     }
+}
+
+/// A child that could not enter its jail (or jail a vCPU thread) exits
+/// with the host-unsupported code after printing why.
+fn jail_failed(status: i32) -> bool {
+    libc::WIFEXITED(status)
+        && libc::WEXITSTATUS(status) == i32::from(ExitCause::HostUnsupported.code())
+}
+
+fn jail_failure(process: &str) -> String {
+    format!("the {process} process could not be jailed (its error is above; run `cordon check`)")
 }
 
 fn killed_by_sigsys(status: i32) -> bool {
@@ -337,6 +357,14 @@ mod tests {
         let bad = outcome_of(VmEvent::GuestExit { status: 4096 }, None).unwrap();
         assert_eq!(bad.exit, SandboxExit::Cordon(ExitCause::BadGuestExit));
         assert!(outcome_of(VmEvent::Started { vcpus: 1 }, None).is_none());
+    }
+
+    #[test]
+    fn a_child_that_could_not_be_jailed_is_told_from_one_that_died() {
+        assert!(jail_failed(69 << 8));
+        assert!(!jail_failed(1 << 8));
+        assert!(!jail_failed(libc::SIGKILL));
+        assert!(killed_by_sigsys(libc::SIGSYS));
     }
 
     #[test]
