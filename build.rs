@@ -39,6 +39,7 @@ const GUESTS: &[&str] = &[
     "virtq-config-oob",
     "virtq-bad-features",
     "blk-write-ro",
+    "wasm",
 ];
 
 /// Sources of the guests, relative to the workspace root.
@@ -55,6 +56,7 @@ const GUEST_SOURCES: &[&str] = &[
     "guest-images/blkcheck",
     "guest-images/console-echo",
     "guest-images/rng-read",
+    "guest-images/wasm",
     "guest-abi/Cargo.toml",
     "guest-abi/src",
 ];

@@ -13,6 +13,10 @@ use std::time::Duration;
 use vmm::exit::ExitCause;
 use vmm::supervisor::{self, DeviceRequest, JailRequest, LimitOverrides, RunRequest};
 
+/// The Wasm runtime (`guest-images/wasm`), embedded so that `cordon run
+/// app.wasm` needs no other file.
+const WASM_RUNTIME: &[u8] = include_bytes!(concat!(env!("CORDON_GUEST_DIR"), "/wasm"));
+
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
     if let Some(role) = argv
@@ -138,6 +142,7 @@ fn run_sandbox(run: &cli::Run) -> ExitCode {
         },
         jail,
         events: run.events.clone(),
+        wasm_runtime: WASM_RUNTIME,
     };
     match supervisor::run(&req) {
         Ok(outcome) => {

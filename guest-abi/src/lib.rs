@@ -55,6 +55,25 @@ pub const PAGE_SIZE: u64 = 0x1000;
 /// Most RAM ranges a `BootInfo` can describe.
 pub const MAX_RAM_RANGES: usize = 2;
 
+/// Exit statuses of the Wasm runtime (`guest-images/wasm`) for its own
+/// causes. A module's own status (`proc_exit`) is 0..=255; these are above
+/// it, and the supervisor maps them to cordon's exit codes when it runs the
+/// runtime. Each is preceded by one line on the console starting "wasm: ".
+pub mod wasm_exit {
+    /// The boot info describes no module.
+    pub const NO_MODULE: u32 = 0x100;
+    /// The module does not validate or compile.
+    pub const INVALID_MODULE: u32 = 0x101;
+    /// The module cannot be instantiated (imports, start section).
+    pub const INSTANTIATION: u32 = 0x102;
+    /// The module exports no `_start` function of type `() -> ()`.
+    pub const NO_START: u32 = 0x103;
+    /// The module trapped.
+    pub const TRAP: u32 = 0x104;
+    /// The module ran out of fuel.
+    pub const OUT_OF_FUEL: u32 = 0x105;
+}
+
 /// The virtio-mmio version 2 register layout (virtio 1.2, 4.2.2), shared
 /// by cordon's transport and the guests' drivers.
 pub mod virtio_mmio {

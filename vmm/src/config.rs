@@ -21,8 +21,11 @@ pub struct VmFds {
     pub kvm: i32,
     /// The guest memory memfd (sealed against resizing).
     pub memory: i32,
-    /// The image file, opened read-only.
+    /// The image file, opened read-only: an ELF unikernel, or for a Wasm
+    /// module the Wasm runtime (a sealed memfd).
     pub image: i32,
+    /// The Wasm module (opened read-only) the runtime runs, if any.
+    pub module: Option<i32>,
 }
 
 /// Everything the vm process needs to boot a guest.

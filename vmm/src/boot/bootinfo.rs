@@ -21,7 +21,6 @@ pub struct BootParams<'a> {
     pub boot_counter: u64,
     pub tsc_khz: u64,
     pub boot_time_ns: u64,
-    pub module: MemRange,
     pub devices: &'a [VirtioMmioDevice],
 }
 
@@ -78,7 +77,7 @@ pub fn build(layout: &Layout, vcpus: u32, p: &BootParams) -> Result<Vec<u8>, Boo
         ram,
         device_window: layout.device_window,
         free: layout.free,
-        module: p.module,
+        module: layout.module,
         argc: p.args.len() as u64,
         argv,
         envc: p.env.len() as u64,

@@ -29,6 +29,8 @@ pub const PAGE_TABLES: Range<u64> = 0x2_0000..IMAGE_MIN_ADDR;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum LayoutError {
+    #[error("the module ({len} bytes) does not fit in the {free} bytes of guest memory left after the runtime and the stacks: give the guest more memory (--mem)")]
+    ModuleTooLarge { len: u64, free: u64 },
     #[error("the image ends at {image_end:#x}, but the stacks of {vcpus} vCPU(s) start at {stacks:#x}: give the guest more memory")]
     NoRoomForStacks {
         image_end: u64,
@@ -75,6 +77,9 @@ pub struct Layout {
     pub boot_info: MemRange,
     pub stacks: Vec<Stack>,
     pub free: MemRange,
+    /// A module (the Wasm bytes) at the start of what was free; empty if
+    /// none was placed.
+    pub module: MemRange,
 }
 
 impl Layout {
@@ -123,7 +128,29 @@ impl Layout {
                 base: free_start,
                 size: lowest - free_start,
             },
+            module: MemRange::default(),
         })
+    }
+
+    /// Places a module of `len` bytes at the start of the free range, which
+    /// then begins at the next page after it.
+    pub fn place_module(&mut self, len: u64) -> Result<MemRange, LayoutError> {
+        let taken = align_up(len);
+        if taken > self.free.size {
+            return Err(LayoutError::ModuleTooLarge {
+                len,
+                free: self.free.size,
+            });
+        }
+        self.module = MemRange {
+            base: self.free.base,
+            size: len,
+        };
+        self.free = MemRange {
+            base: self.free.base + taken,
+            size: self.free.size - taken,
+        };
+        Ok(self.module)
     }
 
     /// Which vCPU's guard page holds `addr`, if any.

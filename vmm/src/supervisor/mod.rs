@@ -40,6 +40,9 @@ pub struct RunRequest {
     pub jail: Option<JailRequest>,
     /// `--events FILE`.
     pub events: Option<PathBuf>,
+    /// The Wasm runtime's ELF (`guest-images/wasm`), which runs an image
+    /// that is a WebAssembly module; empty if this build has none.
+    pub wasm_runtime: &'static [u8],
 }
 
 /// How the sandbox is jailed.
@@ -108,6 +111,8 @@ pub enum SupervisorError {
     Spawn(#[from] SpawnError),
     #[error("cannot set up the jail (run `cordon check`; --no-jail is for debugging only)")]
     Jail(#[from] JailSetupError),
+    #[error("this cordon was built without the Wasm runtime")]
+    NoWasmRuntime,
     #[error("cannot create the --events file {path}")]
     Events {
         path: PathBuf,
@@ -137,9 +142,10 @@ impl SupervisorError {
             SupervisorError::Resource(e) => e.cause(),
             SupervisorError::Devices(DeviceSetupError::Disk { .. }) => ExitCause::ImageUnreadable,
             SupervisorError::Devices(_) => ExitCause::DeviceFailed,
-            SupervisorError::Cpuid(_) | SupervisorError::Jail(_) | SupervisorError::Seccomp(_) => {
-                ExitCause::HostUnsupported
-            }
+            SupervisorError::Cpuid(_)
+            | SupervisorError::Jail(_)
+            | SupervisorError::Seccomp(_)
+            | SupervisorError::NoWasmRuntime => ExitCause::HostUnsupported,
             _ => ExitCause::Internal,
         }
     }
@@ -216,7 +222,13 @@ pub fn run(req: &RunRequest) -> Result<Outcome, SupervisorError> {
             source,
         }
     })?;
-    let image = resources::open_image(&req.image)?;
+    let (image, module) = match resources::open_image(&req.image)? {
+        resources::Image::Elf(file) => (file, None),
+        resources::Image::Wasm(_) if req.wasm_runtime.is_empty() => {
+            return Err(SupervisorError::NoWasmRuntime)
+        }
+        resources::Image::Wasm(file) => (resources::sealed_image(req.wasm_runtime)?, Some(file)),
+    };
     let memory = resources::guest_memory(req.mem_mib << 20)?;
     let exe = resources::own_executable()?;
     let signals = signals::StopSignals::new().map_err(SupervisorError::Signals)?;
@@ -238,6 +250,8 @@ pub fn run(req: &RunRequest) -> Result<Outcome, SupervisorError> {
         .chain(&external)
         .collect();
     let mut keep = vec![host.kvm.as_fd(), memory.as_fd(), image.as_fd()];
+    keep.extend(module.as_ref().map(|m| m.as_fd()));
+    let first_socket = FIRST_KEPT_FD + keep.len() as i32;
     keep.extend(vm_ends.iter().map(|(_, _, end)| end.as_fd()));
     let mut child = spawn::spawn(&exe, Role::Vm, &keep, jail.as_ref())?;
     log::debug!("vm process started, pid {}", child.pid);
@@ -247,7 +261,7 @@ pub fn run(req: &RunRequest) -> Result<Outcome, SupervisorError> {
         .map(|(i, (kind, name, _))| DeviceSpec {
             kind: *kind,
             name: name.clone(),
-            socket_fd: FIRST_KEPT_FD + 3 + i as i32,
+            socket_fd: first_socket + i as i32,
         })
         .collect();
     // Read while the vm process is still starting (see VmConfig::cpuid).
@@ -256,7 +270,8 @@ pub fn run(req: &RunRequest) -> Result<Outcome, SupervisorError> {
         jail_self(j.seccomp)?;
     }
     // The vm process has its own copies now.
-    drop((host, image, memory));
+    let module_fd = module.as_ref().map(|_| FIRST_KEPT_FD + 3);
+    drop((host, image, memory, module));
     let config = VmConfig {
         log_level,
         mem_bytes: req.mem_mib << 20,
@@ -270,6 +285,7 @@ pub fn run(req: &RunRequest) -> Result<Outcome, SupervisorError> {
             kvm: FIRST_KEPT_FD,
             memory: FIRST_KEPT_FD + 1,
             image: FIRST_KEPT_FD + 2,
+            module: module_fd,
         },
         cpuid,
         devices: device_specs,
@@ -305,6 +321,7 @@ mod tests {
             devices: DeviceRequest::default(),
             jail: None,
             events: None,
+            wasm_runtime: &[],
         }
     }
 

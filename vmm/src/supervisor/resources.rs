@@ -84,8 +84,17 @@ fn dup(file: &File) -> Result<i32, ResourceError> {
     Ok(std::os::fd::IntoRawFd::into_raw_fd(copy))
 }
 
+/// What an image is, by its content.
+#[derive(Debug)]
+pub enum Image {
+    /// An ELF unikernel (Guest ABI v1).
+    Elf(File),
+    /// A WebAssembly module, run by the Wasm runtime.
+    Wasm(File),
+}
+
 /// Opens the image and checks by content that it is one cordon can boot.
-pub fn open_image(path: &Path) -> Result<File, ResourceError> {
+pub fn open_image(path: &Path) -> Result<Image, ResourceError> {
     let file = File::open(path).map_err(|source| ResourceError::Image {
         path: path.to_owned(),
         source,
@@ -111,18 +120,45 @@ pub fn open_image(path: &Path) -> Result<File, ResourceError> {
         }
     }
     let what = if crate::boot::elf::is_elf(&magic[..got]) {
-        return Ok(file);
+        return Ok(Image::Elf(file));
     } else if &magic == WASM_MAGIC {
-        "a WebAssembly module, which this cordon cannot run yet (only ELF unikernels)"
+        return Ok(Image::Wasm(file));
     } else if got == 0 {
-        "empty, not an ELF executable"
+        "empty, neither an ELF executable nor a WebAssembly module"
     } else {
-        "not an ELF executable"
+        "neither an ELF executable nor a WebAssembly module"
     };
     Err(ResourceError::NotAnImage {
         path: path.to_owned(),
         what,
     })
+}
+
+/// A sealed memfd holding `bytes` (the Wasm runtime's ELF), to hand to the
+/// vm process as its image.
+pub fn sealed_image(bytes: &[u8]) -> Result<File, ResourceError> {
+    use std::io::Write;
+    let err = || ResourceError::Memfd(std::io::Error::last_os_error());
+    // SAFETY: memfd_create takes a NUL-terminated name and flags; it returns
+    // a new fd or -1.
+    let raw = unsafe {
+        libc::memfd_create(
+            c"cordon-wasm-runtime".as_ptr(),
+            libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
+        )
+    };
+    if raw < 0 {
+        return Err(err());
+    }
+    // SAFETY: memfd_create succeeded; we own the new fd.
+    let mut file = unsafe { File::from_raw_fd(raw) };
+    file.write_all(bytes).map_err(ResourceError::Memfd)?;
+    let seals = libc::F_SEAL_WRITE | libc::F_SEAL_GROW | libc::F_SEAL_SHRINK | libc::F_SEAL_SEAL;
+    // SAFETY: fcntl on our own memfd.
+    if unsafe { libc::fcntl(raw, libc::F_ADD_SEALS, seals) } != 0 {
+        return Err(err());
+    }
+    Ok(file)
 }
 
 /// Creates `bytes` of guest memory as a memfd sealed against growing and

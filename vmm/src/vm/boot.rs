@@ -6,7 +6,6 @@ use std::os::fd::FromRawFd;
 use std::sync::atomic::AtomicBool;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use guest_abi::MemRange;
 use kvm_bindings::{kvm_enable_cap, KVM_CAP_EXIT_ON_EMULATION_FAILURE};
 use kvm_ioctls::{Kvm, VmFd};
 use vmm_sys_util::eventfd::EventFd;
@@ -63,6 +62,21 @@ fn read_image(file: &mut File, limit: u64) -> Result<Vec<u8>, BootError> {
     Ok(bytes)
 }
 
+/// Reads the module, at most `limit` bytes (the free guest memory).
+fn read_module(file: File, limit: u64) -> Result<Vec<u8>, BootError> {
+    let mut bytes = Vec::new();
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(BootError::ReadModule)?;
+    if bytes.len() as u64 > limit {
+        return Err(BootError::Layout(layout::LayoutError::ModuleTooLarge {
+            len: bytes.len() as u64,
+            free: limit,
+        }));
+    }
+    Ok(bytes)
+}
+
 /// Asks KVM to report an instruction it cannot emulate as
 /// KVM_EXIT_INTERNAL_ERROR even at CPL3: without this, VMX and SVM inject #UD
 /// instead (a triple fault here), hiding the cause. kvm_pvm reports it
@@ -93,7 +107,16 @@ pub fn boot(config: &VmConfig) -> Result<BootedVm, BootError> {
     drop(image_file);
     let ram = layout::ram_ranges(config.mem_bytes);
     let elf = elf::parse(&image, ELF_MACHINE, &layout::image_ranges(&ram))?;
-    let layout = Layout::new(config.mem_bytes, config.vcpus, elf.end())?;
+    let mut layout = Layout::new(config.mem_bytes, config.vcpus, elf.end())?;
+    let module = match config.fds.module {
+        // SAFETY: the supervisor passed the module at this number for this
+        // process alone; it is wrapped once, here.
+        Some(fd) => read_module(unsafe { File::from_raw_fd(fd) }, layout.free.size)?,
+        None => Vec::new(),
+    };
+    if !module.is_empty() {
+        layout.place_module(module.len() as u64)?;
+    }
 
     let vm = kvm.create_vm().map_err(kvm_err("create a VM"))?;
     if let Err(e) = vm.set_tss_address(KVM_TSS_ADDR) {
@@ -121,11 +144,18 @@ pub fn boot(config: &VmConfig) -> Result<BootedVm, BootError> {
         boot_counter: config.boot_counter,
         tsc_khz: u64::from(tsc_khz),
         boot_time_ns,
-        module: MemRange::default(),
         devices: &devices.boot_info(),
     };
     let info = bootinfo::build(&layout, config.vcpus, &params)?;
-    let loaded = loader::load(&mem, &elf, &image, &layout, &info, loader::Memory::Fresh)?;
+    let loaded = loader::load(
+        &mem,
+        &elf,
+        &image,
+        &layout,
+        &info,
+        &module,
+        loader::Memory::Fresh,
+    )?;
 
     let cpuid = to_kvm_cpuid(&config.cpuid).map_err(|_| BootError::Cpuid)?;
     let mut vcpus = Vec::with_capacity(fds.len());

@@ -9,6 +9,8 @@ use crate::exit::ExitCause;
 pub enum BootError {
     #[error("cannot read the image")]
     ReadImage(#[source] std::io::Error),
+    #[error("cannot read the Wasm module")]
+    ReadModule(#[source] std::io::Error),
     #[error("the image ({size} bytes) is larger than guest memory ({limit} bytes)")]
     ImageTooLarge { size: u64, limit: u64 },
     #[error("bad image")]
@@ -43,7 +45,7 @@ impl BootError {
     /// The exit cause the supervisor reports for this error.
     pub fn cause(&self) -> ExitCause {
         match self {
-            BootError::ReadImage(_) => ExitCause::ImageUnreadable,
+            BootError::ReadImage(_) | BootError::ReadModule(_) => ExitCause::ImageUnreadable,
             BootError::ImageTooLarge { .. } | BootError::Elf(_) | BootError::Layout(_) => {
                 ExitCause::BadImage
             }

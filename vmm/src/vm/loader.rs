@@ -102,6 +102,7 @@ pub fn load(
     image: &[u8],
     layout: &Layout,
     boot_info: &[u8],
+    module: &[u8],
     state: Memory,
 ) -> Result<Loaded, LoadError> {
     for s in &elf.segments {
@@ -124,6 +125,7 @@ pub fn load(
     write(mem, state, GDT_ADDR, &gdt::table(TSS_ADDR))?;
     write(mem, state, TSS_ADDR, &gdt::tss_bytes())?;
     write(mem, state, layout.boot_info.base, boot_info)?;
+    write(mem, state, layout.module.base, module)?;
     Ok(Loaded {
         page_table_root: tables.root,
         page_map,

@@ -1,0 +1,298 @@
+//! WASI preview1 (`wasi_snapshot_preview1`) for the one module the
+//! runtime runs: its arguments and environment from boot info, stdio on the
+//! console, clocks from the TSC, `proc_exit`. Every other import of that
+//! module returns ENOSYS; imports from any other module fail linking.
+
+use alloc::vec::Vec;
+
+use guest_rt::{boot, BootInfo};
+use wasmi::{Caller, Error, Extern, Linker, Memory, Module, Val, ValType};
+
+/// The WASI module name.
+const WASI: &str = "wasi_snapshot_preview1";
+
+// WASI errno values.
+const SUCCESS: i32 = 0;
+const EBADF: i32 = 8;
+const EFAULT: i32 = 21;
+const EINVAL: i32 = 28;
+const ENOSYS: i32 = 52;
+const ESPIPE: i32 = 70;
+
+// Clock ids.
+const CLOCK_REALTIME: i32 = 0;
+const CLOCK_MONOTONIC: i32 = 1;
+const CLOCK_PROCESS_CPUTIME: i32 = 2;
+const CLOCK_THREAD_CPUTIME: i32 = 3;
+
+/// `filetype::character_device`.
+const FILETYPE_CHARACTER_DEVICE: u8 = 2;
+/// Rights of stdio: fd_read (bit 1) or fd_write (bit 6), fd_fdstat_set_flags
+/// (bit 3) is not granted; poll_fd_readwrite (bit 27).
+const RIGHTS_STDIN: u64 = (1 << 1) | (1 << 27);
+const RIGHTS_STDOUT: u64 = (1 << 6) | (1 << 27);
+
+/// What the host functions need: the module's argv and environment.
+pub struct Ctx {
+    args: Vec<&'static [u8]>,
+    env: Vec<&'static [u8]>,
+    boot: &'static BootInfo,
+}
+
+impl Ctx {
+    pub fn new(boot: &'static BootInfo) -> Ctx {
+        Ctx {
+            args: boot::argv(boot).iter().collect(),
+            env: boot::env(boot).iter().collect(),
+            boot,
+        }
+    }
+}
+
+/// Defines every WASI import `module` makes.
+pub fn define(linker: &mut Linker<Ctx>, module: &Module) -> Result<(), wasmi::errors::LinkerError> {
+    linker
+        .func_wrap(
+            WASI,
+            "args_sizes_get",
+            |c: Caller<'_, Ctx>, n: i32, size: i32| sizes(c, |ctx| &ctx.args, n, size),
+        )?
+        .func_wrap(
+            WASI,
+            "args_get",
+            |c: Caller<'_, Ctx>, ptrs: i32, buf: i32| strings(c, |ctx| &ctx.args, ptrs, buf),
+        )?
+        .func_wrap(
+            WASI,
+            "environ_sizes_get",
+            |c: Caller<'_, Ctx>, n: i32, size: i32| sizes(c, |ctx| &ctx.env, n, size),
+        )?
+        .func_wrap(
+            WASI,
+            "environ_get",
+            |c: Caller<'_, Ctx>, ptrs: i32, buf: i32| strings(c, |ctx| &ctx.env, ptrs, buf),
+        )?
+        .func_wrap(WASI, "fd_write", fd_write)?
+        .func_wrap(WASI, "fd_read", fd_read)?
+        .func_wrap(WASI, "fd_close", |_: Caller<'_, Ctx>, fd: i32| {
+            stdio_only(fd, SUCCESS)
+        })?
+        .func_wrap(
+            WASI,
+            "fd_seek",
+            |_: Caller<'_, Ctx>, fd: i32, _: i64, _: i32, _: i32| stdio_only(fd, ESPIPE),
+        )?
+        .func_wrap(WASI, "fd_fdstat_get", fd_fdstat_get)?
+        .func_wrap(
+            WASI,
+            "fd_prestat_get",
+            |_: Caller<'_, Ctx>, _: i32, _: i32| EBADF,
+        )?
+        .func_wrap(
+            WASI,
+            "fd_prestat_dir_name",
+            |_: Caller<'_, Ctx>, _: i32, _: i32, _: i32| EBADF,
+        )?
+        .func_wrap(WASI, "clock_time_get", clock_time_get)?
+        .func_wrap(WASI, "clock_res_get", clock_res_get)?
+        .func_wrap(WASI, "sched_yield", |_: Caller<'_, Ctx>| SUCCESS)?
+        .func_wrap(
+            WASI,
+            "proc_exit",
+            |_: Caller<'_, Ctx>, code: i32| -> Result<(), Error> { Err(Error::i32_exit(code)) },
+        )?;
+    for import in module.imports() {
+        if import.module() != WASI || DEFINED.contains(&import.name()) {
+            continue;
+        }
+        let Some(ty) = import.ty().func().cloned() else {
+            continue;
+        };
+        // Every WASI preview1 function but proc_exit returns an errno.
+        if ty.results() == [ValType::I32] {
+            linker.func_new(WASI, import.name(), ty, |_, _, results: &mut [Val]| {
+                results[0] = Val::I32(ENOSYS);
+                Ok(())
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// The WASI functions defined above.
+const DEFINED: [&str; 15] = [
+    "args_sizes_get",
+    "args_get",
+    "environ_sizes_get",
+    "environ_get",
+    "fd_write",
+    "fd_read",
+    "fd_close",
+    "fd_seek",
+    "fd_fdstat_get",
+    "fd_prestat_get",
+    "fd_prestat_dir_name",
+    "clock_time_get",
+    "clock_res_get",
+    "sched_yield",
+    "proc_exit",
+];
+
+fn stdio_only(fd: i32, ok: i32) -> i32 {
+    if (0..=2).contains(&fd) {
+        ok
+    } else {
+        EBADF
+    }
+}
+
+fn memory(caller: &Caller<'_, Ctx>) -> Option<Memory> {
+    caller.get_export("memory").and_then(Extern::into_memory)
+}
+
+/// `len` bytes at `addr` of the module's memory.
+fn range(data: &[u8], addr: i32, len: usize) -> Option<core::ops::Range<usize>> {
+    let start = usize::try_from(addr as u32).ok()?;
+    let end = start.checked_add(len)?;
+    (end <= data.len()).then_some(start..end)
+}
+
+fn put_u32(data: &mut [u8], addr: i32, value: u32) -> Result<(), i32> {
+    let r = range(data, addr, 4).ok_or(EFAULT)?;
+    data[r].copy_from_slice(&value.to_le_bytes());
+    Ok(())
+}
+
+fn put_u64(data: &mut [u8], addr: i32, value: u64) -> Result<(), i32> {
+    let r = range(data, addr, 8).ok_or(EFAULT)?;
+    data[r].copy_from_slice(&value.to_le_bytes());
+    Ok(())
+}
+
+fn get_u32(data: &[u8], addr: i32) -> Result<u32, i32> {
+    let r = range(data, addr, 4).ok_or(EFAULT)?;
+    let mut b = [0u8; 4];
+    b.copy_from_slice(&data[r]);
+    Ok(u32::from_le_bytes(b))
+}
+
+fn errno(result: Result<(), i32>) -> i32 {
+    result.err().unwrap_or(SUCCESS)
+}
+
+/// `args_sizes_get` / `environ_sizes_get`: the count and the bytes the
+/// strings take with their NULs.
+fn sizes(mut c: Caller<'_, Ctx>, list: fn(&Ctx) -> &Vec<&'static [u8]>, n: i32, size: i32) -> i32 {
+    let Some(mem) = memory(&c) else { return EFAULT };
+    let strings = list(c.data());
+    let count = strings.len() as u32;
+    let bytes: usize = strings.iter().map(|s| s.len() + 1).sum();
+    let data = mem.data_mut(&mut c);
+    errno(put_u32(data, n, count).and_then(|()| put_u32(data, size, bytes as u32)))
+}
+
+/// `args_get` / `environ_get`: pointers at `ptrs`, NUL-terminated strings
+/// packed at `buf`.
+fn strings(
+    mut c: Caller<'_, Ctx>,
+    list: fn(&Ctx) -> &Vec<&'static [u8]>,
+    ptrs: i32,
+    buf: i32,
+) -> i32 {
+    let Some(mem) = memory(&c) else { return EFAULT };
+    let strings = list(c.data()).clone();
+    let data = mem.data_mut(&mut c);
+    let mut at = buf as u32;
+    for (i, s) in strings.iter().enumerate() {
+        let slot = ptrs.wrapping_add(4 * i as i32);
+        if let Err(e) = put_u32(data, slot, at) {
+            return e;
+        }
+        let Some(r) = range(data, at as i32, s.len() + 1) else {
+            return EFAULT;
+        };
+        let (text, nul) = data[r].split_at_mut(s.len());
+        text.copy_from_slice(s);
+        nul[0] = 0;
+        at = at.wrapping_add(s.len() as u32 + 1);
+    }
+    SUCCESS
+}
+
+/// Gathers the iovecs at `iovs` and writes them to the console.
+fn fd_write(mut c: Caller<'_, Ctx>, fd: i32, iovs: i32, iovs_len: i32, nwritten: i32) -> i32 {
+    if fd != 1 && fd != 2 {
+        return EBADF;
+    }
+    let Some(mem) = memory(&c) else { return EFAULT };
+    let data = mem.data_mut(&mut c);
+    let mut total: u32 = 0;
+    for i in 0..iovs_len.max(0) {
+        let at = iovs.wrapping_add(8 * i);
+        let (Ok(ptr), Ok(len)) = (get_u32(data, at), get_u32(data, at.wrapping_add(4))) else {
+            return EFAULT;
+        };
+        let Some(r) = range(data, ptr as i32, len as usize) else {
+            return EFAULT;
+        };
+        guest_rt::console::write(&data[r]);
+        total = total.wrapping_add(len);
+    }
+    errno(put_u32(data, nwritten, total))
+}
+
+/// stdin has no source without a console device: end of file.
+fn fd_read(mut c: Caller<'_, Ctx>, fd: i32, _iovs: i32, _iovs_len: i32, nread: i32) -> i32 {
+    if fd != 0 {
+        return EBADF;
+    }
+    let Some(mem) = memory(&c) else { return EFAULT };
+    errno(put_u32(mem.data_mut(&mut c), nread, 0))
+}
+
+fn fd_fdstat_get(mut c: Caller<'_, Ctx>, fd: i32, stat: i32) -> i32 {
+    let rights = match fd {
+        0 => RIGHTS_STDIN,
+        1 | 2 => RIGHTS_STDOUT,
+        _ => return EBADF,
+    };
+    let Some(mem) = memory(&c) else { return EFAULT };
+    let data = mem.data_mut(&mut c);
+    let Some(r) = range(data, stat, 24) else {
+        return EFAULT;
+    };
+    // fdstat: filetype u8, pad, flags u16, pad, rights_base u64,
+    // rights_inheriting u64.
+    let out = &mut data[r];
+    out.fill(0);
+    out[0] = FILETYPE_CHARACTER_DEVICE;
+    out[8..16].copy_from_slice(&rights.to_le_bytes());
+    SUCCESS
+}
+
+/// Nanoseconds since boot, from the TSC and its frequency in boot info.
+fn monotonic_ns(boot: &BootInfo) -> u64 {
+    // SAFETY: rdtsc reads the time-stamp counter; it has no side effects.
+    let tsc = unsafe { core::arch::x86_64::_rdtsc() };
+    let khz = boot.tsc_khz.max(1);
+    ((u128::from(tsc) * 1_000_000) / u128::from(khz)) as u64
+}
+
+fn clock_time_get(mut c: Caller<'_, Ctx>, id: i32, _precision: i64, time: i32) -> i32 {
+    let boot = c.data().boot;
+    let now = match id {
+        CLOCK_REALTIME => boot.boot_time_ns.wrapping_add(monotonic_ns(boot)),
+        CLOCK_MONOTONIC | CLOCK_PROCESS_CPUTIME | CLOCK_THREAD_CPUTIME => monotonic_ns(boot),
+        _ => return EINVAL,
+    };
+    let Some(mem) = memory(&c) else { return EFAULT };
+    errno(put_u64(mem.data_mut(&mut c), time, now))
+}
+
+fn clock_res_get(mut c: Caller<'_, Ctx>, id: i32, res: i32) -> i32 {
+    if !(CLOCK_REALTIME..=CLOCK_THREAD_CPUTIME).contains(&id) {
+        return EINVAL;
+    }
+    let Some(mem) = memory(&c) else { return EFAULT };
+    errno(put_u64(mem.data_mut(&mut c), res, 1))
+}
