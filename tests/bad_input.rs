@@ -56,9 +56,9 @@ fn directory_image() {
 
 #[test]
 fn not_an_elf() {
-    run_image(&image("text", b"just some text")).expect(65, "not an ELF executable");
+    run_image(&image("text", b"just some text")).expect(65, "neither an ELF executable nor");
     run_image(&image("empty", b"")).expect(65, "empty");
-    run_image(&image("wasm", b"\0asm\x01\0\0\0")).expect(65, "WebAssembly");
+    run_image(&image("not-wasm", b"\0asn\x01\0\0\0")).expect(65, "WebAssembly");
 }
 
 #[test]

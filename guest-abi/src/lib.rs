@@ -25,6 +25,13 @@ pub const PORT_CONSOLE_WRITE: u16 = 0xEA;
 pub const CONSOLE_WRITE_MAX: u64 = 0x1_0000;
 /// Exit: a 32-bit write (`out dx, eax`) ends the sandbox with that status.
 pub const PORT_EXIT: u16 = 0xF4;
+/// Exit with a reason: a 32-bit write (`out dx, eax`) ends the sandbox with
+/// that status, like `PORT_EXIT`, and hands the VMM the RCX bytes of text at
+/// RSI (at most `EXIT_REASON_MAX`, UTF-8, in guest RAM) saying why: the
+/// Wasm runtime's one-line messages, which cordon prints on stderr.
+pub const PORT_EXIT_REASON: u16 = 0xF5;
+/// Most bytes of an exit reason.
+pub const EXIT_REASON_MAX: u64 = 512;
 /// Wait: a 32-bit write blocks the vCPU until a device signals or the given
 /// number of microseconds passes. `WAIT_FOREVER` means no deadline.
 pub const PORT_WAIT: u16 = 0xF8;

@@ -172,13 +172,17 @@ mod tests {
     fn frames_round_trip_in_pieces() {
         let mut wire = Vec::new();
         send(&mut wire, &FromVm::Event(VmEvent::Started { vcpus: 2 })).unwrap();
-        send(&mut wire, &FromVm::Event(VmEvent::GuestExit { status: 7 })).unwrap();
+        let exit = VmEvent::GuestExit {
+            status: 7,
+            reason: None,
+        };
+        send(&mut wire, &FromVm::Event(exit.clone())).unwrap();
         let mut reader = FrameReader::default();
         let first: Vec<FromVm> = reader.read_available(&mut Pending(&wire[..5])).unwrap();
         assert!(first.is_empty());
         let rest: Vec<FromVm> = reader.read_available(&mut Pending(&wire[5..])).unwrap();
         assert_eq!(rest.len(), 2);
-        assert_eq!(rest[1], FromVm::Event(VmEvent::GuestExit { status: 7 }));
+        assert_eq!(rest[1], FromVm::Event(exit));
     }
 
     #[test]

@@ -125,8 +125,9 @@ impl UnclaimedCounts {
 pub enum VmEvent {
     /// Every vCPU is about to enter the guest.
     Started { vcpus: u32 },
-    /// The guest wrote `status` to the exit port.
-    GuestExit { status: u32 },
+    /// The guest wrote `status` to an exit port, with the reason it gave
+    /// (`PORT_EXIT_REASON`), if any.
+    GuestExit { status: u32, reason: Option<String> },
     /// A vCPU faulted.
     VcpuFault(VcpuFault),
     /// The guest wrote more than `limit` console bytes.

@@ -31,6 +31,17 @@ pub enum ExitCause {
     DeviceFailed,
     /// `--timeout` passed.
     Timeout,
+    /// The Wasm module does not validate or compile.
+    WasmInvalid,
+    /// The Wasm module cannot be instantiated (an import from a module
+    /// other than WASI, a trap in its start function).
+    WasmLink,
+    /// The Wasm module exports no `_start` function of type () -> ().
+    WasmNoStart,
+    /// The Wasm module trapped.
+    WasmTrap,
+    /// The Wasm module ran out of fuel (`--fuel`).
+    WasmOutOfFuel,
     /// A process of the sandbox made a system call its seccomp policy
     /// forbids, and was stopped.
     JailViolation,
@@ -42,7 +53,7 @@ pub enum ExitCause {
 
 impl ExitCause {
     /// Every cause, for the documentation table and its test.
-    pub const ALL: [ExitCause; 14] = [
+    pub const ALL: [ExitCause; 19] = [
         ExitCause::Usage,
         ExitCause::BadImage,
         ExitCause::ImageUnreadable,
@@ -53,6 +64,11 @@ impl ExitCause {
         ExitCause::BadGuestExit,
         ExitCause::ChildDied,
         ExitCause::DeviceFailed,
+        ExitCause::WasmInvalid,
+        ExitCause::WasmLink,
+        ExitCause::WasmNoStart,
+        ExitCause::WasmTrap,
+        ExitCause::WasmOutOfFuel,
         ExitCause::JailViolation,
         ExitCause::Timeout,
         ExitCause::Interrupted,
@@ -73,6 +89,11 @@ impl ExitCause {
             ExitCause::ChildDied => 123,
             ExitCause::Timeout => 124,
             ExitCause::DeviceFailed => 125,
+            ExitCause::WasmInvalid => 110,
+            ExitCause::WasmLink => 111,
+            ExitCause::WasmNoStart => 112,
+            ExitCause::WasmTrap => 113,
+            ExitCause::WasmOutOfFuel => 114,
             // 128 + SIGSYS, as a shell reports a process killed by SIGSYS.
             ExitCause::JailViolation => 159,
             ExitCause::Interrupted => 130,
@@ -94,10 +115,32 @@ impl ExitCause {
             ExitCause::ChildDied => "child-died",
             ExitCause::Timeout => "timeout",
             ExitCause::DeviceFailed => "device-failed",
+            ExitCause::WasmInvalid => "wasm-invalid",
+            ExitCause::WasmLink => "wasm-link",
+            ExitCause::WasmNoStart => "wasm-no-start",
+            ExitCause::WasmTrap => "wasm-trap",
+            ExitCause::WasmOutOfFuel => "wasm-out-of-fuel",
             ExitCause::JailViolation => "jail-violation",
             ExitCause::Interrupted => "interrupted",
             ExitCause::Terminated => "terminated",
         }
+    }
+}
+
+impl ExitCause {
+    /// The cause a Wasm runtime exit status (`guest_abi::wasm_exit`) stands
+    /// for, if it is one.
+    pub fn of_wasm_runtime(status: u32) -> Option<ExitCause> {
+        use guest_abi::wasm_exit;
+        Some(match status {
+            wasm_exit::NO_MODULE => ExitCause::Internal,
+            wasm_exit::INVALID_MODULE => ExitCause::WasmInvalid,
+            wasm_exit::INSTANTIATION => ExitCause::WasmLink,
+            wasm_exit::NO_START => ExitCause::WasmNoStart,
+            wasm_exit::TRAP => ExitCause::WasmTrap,
+            wasm_exit::OUT_OF_FUEL => ExitCause::WasmOutOfFuel,
+            _ => return None,
+        })
     }
 }
 

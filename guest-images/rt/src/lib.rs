@@ -28,7 +28,7 @@ pub mod port;
 
 pub use entry::start;
 pub use guest_abi::{self as abi, BootInfo};
-pub use port::{exit, wait};
+pub use port::{exit, exit_with_reason, wait};
 
 /// Exit status of a guest that panicked.
 pub const PANIC_EXIT_STATUS: u32 = 101;

@@ -86,6 +86,27 @@ pub fn exit(status: u32) -> ! {
     }
 }
 
+/// Ends the sandbox with `status` and `reason` (at most `EXIT_REASON_MAX`
+/// bytes are read), which cordon prints on stderr.
+pub fn exit_with_reason(status: u32, reason: &[u8]) -> ! {
+    let len = reason.len().min(guest_abi::EXIT_REASON_MAX as usize);
+    // SAFETY: an `out` to the exit-reason port; RSI/RCX describe `reason`,
+    // which lives for the call; the VMM only reads them and ends the guest.
+    unsafe {
+        core::arch::asm!(
+            "out dx, eax",
+            in("dx") guest_abi::PORT_EXIT_REASON,
+            in("eax") status,
+            in("rsi") reason.as_ptr(),
+            in("rcx") len,
+            options(nostack, preserves_flags),
+        );
+    }
+    loop {
+        wait(WAIT_FOREVER);
+    }
+}
+
 /// Blocks this vCPU until a device signals or `micros` microseconds pass
 /// (`WAIT_FOREVER`: no deadline).
 #[inline]

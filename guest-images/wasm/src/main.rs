@@ -1,8 +1,9 @@
 //! The Wasm unikernel: runs the WebAssembly module the supervisor placed in
 //! guest memory (boot info `module`) with wasmi, as a WASI preview1 command
 //! (`_start`). The module's `proc_exit` status becomes the sandbox's; the
-//! runtime's own failures exit with `guest_abi::wasm_exit` statuses after
-//! one line on the console starting "wasm: ".
+//! runtime's own failures exit with a `guest_abi::wasm_exit` status and a
+//! one-line reason starting "wasm: " (`PORT_EXIT_REASON`), which cordon
+//! prints on stderr.
 #![no_std]
 #![no_main]
 
@@ -11,9 +12,15 @@ extern crate alloc;
 mod heap;
 mod wasi;
 
+use alloc::format;
+use alloc::string::String;
+
 use guest_rt::abi::wasm_exit;
-use guest_rt::{println, BootInfo};
+use guest_rt::BootInfo;
 use wasmi::{Engine, Linker, Module, Store};
+
+/// Why the runtime stopped, as status and one line.
+struct Failure(u32, String);
 
 fn main(boot: &'static BootInfo, vcpu: u64) -> u32 {
     if vcpu != 0 {
@@ -22,56 +29,64 @@ fn main(boot: &'static BootInfo, vcpu: u64) -> u32 {
         }
     }
     heap::init(boot);
-    let Some(bytes) = module_bytes(boot) else {
-        println!("wasm: no module in boot info");
-        return wasm_exit::NO_MODULE;
-    };
+    match run(boot) {
+        Ok(status) => status,
+        Err(Failure(status, reason)) => guest_rt::exit_with_reason(status, reason.as_bytes()),
+    }
+}
+
+/// Runs the module; its exit status, or why the runtime could not.
+fn run(boot: &'static BootInfo) -> Result<u32, Failure> {
+    let bytes = module_bytes(boot)
+        .ok_or_else(|| Failure(wasm_exit::NO_MODULE, "wasm: no module in boot info".into()))?;
     let engine = Engine::default();
-    let module = match Module::new(&engine, bytes) {
-        Ok(module) => module,
-        Err(e) => {
-            println!("wasm: not a valid module: {e}");
-            return wasm_exit::INVALID_MODULE;
-        }
-    };
+    let module = Module::new(&engine, bytes).map_err(|e| {
+        Failure(
+            wasm_exit::INVALID_MODULE,
+            format!("wasm: not a valid module: {e}"),
+        )
+    })?;
     let mut store = Store::new(&engine, wasi::Ctx::new(boot));
     let mut linker = Linker::new(&engine);
-    if let Err(e) = wasi::define(&mut linker, &module) {
-        println!("wasm: cannot link the module: {e}");
-        return wasm_exit::INSTANTIATION;
-    }
-    let instance = match linker.instantiate_and_start(&mut store, &module) {
-        Ok(instance) => instance,
-        Err(e) => {
-            return failed(
+    wasi::define(&mut linker, &module).map_err(|e| {
+        Failure(
+            wasm_exit::INSTANTIATION,
+            format!("wasm: cannot link the module: {e}"),
+        )
+    })?;
+    let instance = linker
+        .instantiate_and_start(&mut store, &module)
+        .map_err(|e| {
+            failed(
                 &e,
                 "cannot instantiate the module",
                 wasm_exit::INSTANTIATION,
             )
-        }
-    };
-    let Ok(start) = instance.get_typed_func::<(), ()>(&store, "_start") else {
-        println!("wasm: the module exports no `_start` function of type () -> ()");
-        return wasm_exit::NO_START;
-    };
+        })?;
+    let start = instance
+        .get_typed_func::<(), ()>(&store, "_start")
+        .map_err(|_| {
+            Failure(
+                wasm_exit::NO_START,
+                "wasm: the module exports no `_start` function of type () -> ()".into(),
+            )
+        })?;
     match start.call(&mut store, ()) {
-        Ok(()) => 0,
-        Err(e) => failed(&e, "trap", wasm_exit::TRAP),
+        Ok(()) => Ok(0),
+        Err(e) => match e.i32_exit_status() {
+            Some(code) => Ok(code as u32 & 0xff),
+            None => Err(failed(&e, "trap", wasm_exit::TRAP)),
+        },
     }
 }
 
-/// The status for a failed call: the module's own exit status if it was
-/// `proc_exit`, else `status` after a line saying `what` and why.
-fn failed(e: &wasmi::Error, what: &str, status: u32) -> u32 {
-    if let Some(code) = e.i32_exit_status() {
-        return code as u32 & 0xff;
-    }
+/// The failure for an error from wasmi: out of fuel, or `status` with
+/// `what` and the error.
+fn failed(e: &wasmi::Error, what: &str, status: u32) -> Failure {
     if e.as_trap_code() == Some(wasmi::TrapCode::OutOfFuel) {
-        println!("wasm: out of fuel");
-        return wasm_exit::OUT_OF_FUEL;
+        return Failure(wasm_exit::OUT_OF_FUEL, "wasm: out of fuel".into());
     }
-    println!("wasm: {what}: {e}");
-    status
+    Failure(status, format!("wasm: {what}: {e}"))
 }
 
 /// The module's bytes, if the boot info names a range of RAM.

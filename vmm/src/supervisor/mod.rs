@@ -271,6 +271,7 @@ pub fn run(req: &RunRequest) -> Result<Outcome, SupervisorError> {
     }
     // The vm process has its own copies now.
     let module_fd = module.as_ref().map(|_| FIRST_KEPT_FD + 3);
+    let wasm = module.is_some();
     drop((host, image, memory, module));
     let config = VmConfig {
         log_level,
@@ -296,7 +297,11 @@ pub fn run(req: &RunRequest) -> Result<Outcome, SupervisorError> {
         log::debug!("cannot send the boot message: {e}");
     }
     let devices = running.into_iter().map(|d| (d.name, d.child)).collect();
-    let outcome = watch::watch(child, devices, &signals, req.timeout, &mut events);
+    let expect = watch::Expect {
+        timeout: req.timeout,
+        wasm,
+    };
+    let outcome = watch::watch(child, devices, &signals, expect, &mut events);
     events.end(&outcome);
     if let Some(Err(e)) = jail.map(SandboxJail::remove) {
         log::warn!("the sandbox's cgroup was left behind: {e}");

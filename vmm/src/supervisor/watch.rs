@@ -28,7 +28,38 @@ fn cordon(cause: ExitCause, reason: String) -> Outcome {
 }
 
 /// The outcome a terminal event means; logs the others.
-fn outcome_of(event: VmEvent, timeout: Option<Duration>) -> Option<Outcome> {
+/// What the supervisor knows of the sandbox it watches.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Expect {
+    pub timeout: Option<Duration>,
+    /// The guest is the Wasm runtime: its statuses above 255 are its own
+    /// causes (`guest_abi::wasm_exit`).
+    pub wasm: bool,
+}
+
+/// The outcome of a guest's exit.
+fn guest_exit(status: u32, reason: Option<String>, wasm: bool) -> Outcome {
+    if let Ok(status) = u8::try_from(status) {
+        log::info!("guest exited with status {status}");
+        return Outcome {
+            exit: SandboxExit::Guest(status),
+            reason: None,
+            violation: None,
+        };
+    }
+    match ExitCause::of_wasm_runtime(status).filter(|_| wasm) {
+        Some(cause) => {
+            let reason = reason.unwrap_or_else(|| format!("wasm: {}", cause.name()));
+            cordon(cause, reason)
+        }
+        None => cordon(
+            ExitCause::BadGuestExit,
+            format!("guest exit value {status} is above 255"),
+        ),
+    }
+}
+
+fn outcome_of(event: VmEvent, expect: &Expect) -> Option<Outcome> {
     match event {
         VmEvent::Started { vcpus } => {
             log::debug!("guest started on {vcpus} vCPU(s)");
@@ -41,27 +72,14 @@ fn outcome_of(event: VmEvent, timeout: Option<Duration>) -> Option<Outcome> {
             );
             None
         }
-        VmEvent::GuestExit { status } => Some(match u8::try_from(status) {
-            Ok(status) => {
-                log::info!("guest exited with status {status}");
-                Outcome {
-                    exit: SandboxExit::Guest(status),
-                    reason: None,
-                    violation: None,
-                }
-            }
-            Err(_) => cordon(
-                ExitCause::BadGuestExit,
-                format!("guest exit value {status} is above 255"),
-            ),
-        }),
+        VmEvent::GuestExit { status, reason } => Some(guest_exit(status, reason, expect.wasm)),
         VmEvent::VcpuFault(fault) => Some(cordon(ExitCause::VcpuFault, fault.to_string())),
         VmEvent::ConsoleBudget { limit } => Some(cordon(
             ExitCause::ConsoleBudget,
             format!("guest wrote past its console budget of {limit} bytes"),
         )),
         VmEvent::Timeout { pcs } => {
-            let secs = timeout.map_or(0.0, |t| t.as_secs_f64());
+            let secs = expect.timeout.map_or(0.0, |t| t.as_secs_f64());
             let at: Vec<String> = pcs
                 .iter()
                 .map(|p| format!("vCPU {} at pc {:#x}", p.vcpu, p.pc))
@@ -103,7 +121,7 @@ fn drain(
     child: &mut Child,
     reader: &mut FrameReader,
     open: &mut bool,
-    timeout: Option<Duration>,
+    expect: &Expect,
     events: &mut EventLog,
 ) -> Option<Outcome> {
     let mut result = None;
@@ -111,7 +129,7 @@ fn drain(
         Ok(msgs) => {
             for FromVm::Event(event) in msgs {
                 events.vm(&event);
-                let outcome = outcome_of(event, timeout);
+                let outcome = outcome_of(event, expect);
                 if result.is_none() {
                     result = outcome;
                 }
@@ -132,13 +150,13 @@ pub fn watch(
     mut child: Child,
     devices: Vec<(String, Child)>,
     signals: &StopSignals,
-    timeout: Option<Duration>,
+    expect: Expect,
     events: &mut EventLog,
 ) -> Outcome {
     if let Err(e) = child.control.set_nonblocking(true) {
         log::error!("cannot make the control socket non-blocking: {e}");
     }
-    let backstop = timeout.map(|t| Instant::now() + t + BACKSTOP_GRACE);
+    let backstop = expect.timeout.map(|t| Instant::now() + t + BACKSTOP_GRACE);
     let mut reader = FrameReader::default();
     let mut open = true;
     // A device process the loop already reaped.
@@ -153,7 +171,7 @@ pub fn watch(
         fds.extend(devices.iter().map(|(_, d)| pollfd(d.pidfd.as_raw_fd())));
         poll(&mut fds, backstop);
         if fds[0].revents != 0 {
-            if let Some(outcome) = drain(&mut child, &mut reader, &mut open, timeout, events) {
+            if let Some(outcome) = drain(&mut child, &mut reader, &mut open, &expect, events) {
                 break outcome;
             }
             // Before the devices notice the vm process is gone.
@@ -172,7 +190,7 @@ pub fn watch(
         if fds[2].revents != 0 {
             // The child is gone; an event it sent just before may be pending.
             if let Some(outcome) = open
-                .then(|| drain(&mut child, &mut reader, &mut open, timeout, events))
+                .then(|| drain(&mut child, &mut reader, &mut open, &expect, events))
                 .flatten()
             {
                 break outcome;
@@ -351,12 +369,32 @@ mod tests {
 
     #[test]
     fn exit_values_above_255_are_cordon_causes() {
-        let ok = outcome_of(VmEvent::GuestExit { status: 7 }, None).unwrap();
+        let unikernel = Expect::default();
+        let exit = |status| VmEvent::GuestExit {
+            status,
+            reason: None,
+        };
+        let ok = outcome_of(exit(7), &unikernel).unwrap();
         assert_eq!(ok.exit, SandboxExit::Guest(7));
         assert_eq!(ok.reason, None);
-        let bad = outcome_of(VmEvent::GuestExit { status: 4096 }, None).unwrap();
+        let bad = outcome_of(exit(4096), &unikernel).unwrap();
         assert_eq!(bad.exit, SandboxExit::Cordon(ExitCause::BadGuestExit));
-        assert!(outcome_of(VmEvent::Started { vcpus: 1 }, None).is_none());
+        assert!(outcome_of(VmEvent::Started { vcpus: 1 }, &unikernel).is_none());
+        // The runtime's own statuses mean something only from the runtime.
+        let trap = guest_abi::wasm_exit::TRAP;
+        let wasm = Expect {
+            wasm: true,
+            ..Expect::default()
+        };
+        let bad = outcome_of(exit(trap), &unikernel).unwrap();
+        assert_eq!(bad.exit, SandboxExit::Cordon(ExitCause::BadGuestExit));
+        let trapped = VmEvent::GuestExit {
+            status: trap,
+            reason: Some("wasm: trap: unreachable".into()),
+        };
+        let trapped = outcome_of(trapped, &wasm).unwrap();
+        assert_eq!(trapped.exit, SandboxExit::Cordon(ExitCause::WasmTrap));
+        assert_eq!(trapped.reason.as_deref(), Some("wasm: trap: unreachable"));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use guest_abi::{PORT_CONSOLE, PORT_CONSOLE_WRITE, PORT_EXIT, PORT_WAIT};
+use guest_abi::{PORT_CONSOLE, PORT_CONSOLE_WRITE, PORT_EXIT, PORT_EXIT_REASON, PORT_WAIT};
 use kvm_ioctls::VcpuExit;
 
 use super::console::Console;
@@ -18,6 +18,8 @@ pub enum Action {
     Resume,
     /// The guest asked to exit with this value.
     Exit(u32),
+    /// The same, with RCX bytes of reason at RSI.
+    ExitWithReason(u32),
     /// Write RCX bytes at RSI to the console.
     ConsoleWrite,
     /// Block until a device signals or this many microseconds pass.
@@ -117,6 +119,9 @@ pub fn handle<W: std::io::Write + Send>(
         VcpuExit::IoOut(PORT_CONSOLE_WRITE, _) => Action::ConsoleWrite,
         VcpuExit::IoOut(PORT_EXIT, data) if data.len() == 4 => {
             Action::Exit(u32_of(data).unwrap_or(0))
+        }
+        VcpuExit::IoOut(PORT_EXIT_REASON, data) if data.len() == 4 => {
+            Action::ExitWithReason(u32_of(data).unwrap_or(0))
         }
         VcpuExit::IoOut(PORT_WAIT, data) if data.len() == 4 => {
             Action::Wait(u32_of(data).unwrap_or(0))

@@ -122,7 +122,7 @@ fn send(events: &mut UnixStream, event: VmEvent) {
 /// The sandbox event a vCPU's report means, if it ends the sandbox.
 fn terminal_of(report: Report) -> Option<VmEvent> {
     match report {
-        Report::Exit { status } => Some(VmEvent::GuestExit { status }),
+        Report::Exit { status, reason } => Some(VmEvent::GuestExit { status, reason }),
         Report::ConsoleBudget { limit } => Some(VmEvent::ConsoleBudget { limit }),
         Report::Fault(fault) => Some(VmEvent::VcpuFault(fault)),
         Report::Stopped { .. } => None,

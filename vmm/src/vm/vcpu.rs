@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
 use std::time::Duration;
 
-use guest_abi::{CONSOLE_WRITE_MAX, WAIT_FOREVER};
+use guest_abi::{CONSOLE_WRITE_MAX, EXIT_REASON_MAX, WAIT_FOREVER};
 use kvm_ioctls::VcpuFd;
 use vmm_sys_util::eventfd::EventFd;
 
@@ -47,6 +47,8 @@ pub struct Shared {
 pub enum Report {
     Exit {
         status: u32,
+        /// Text the guest gave with `PORT_EXIT_REASON`.
+        reason: Option<String>,
     },
     ConsoleBudget {
         limit: u64,
@@ -109,7 +111,18 @@ impl Vcpu {
                         return Report::ConsoleBudget { limit: e.limit };
                     }
                 }
-                Action::Exit(status) => return Report::Exit { status },
+                Action::Exit(status) => {
+                    return Report::Exit {
+                        status,
+                        reason: None,
+                    }
+                }
+                Action::ExitWithReason(status) => {
+                    return Report::Exit {
+                        status,
+                        reason: self.exit_reason(shared),
+                    }
+                }
                 Action::ConsoleBudget(limit) => return Report::ConsoleBudget { limit },
                 Action::Shutdown => return self.fault(FaultKind::Shutdown, shared),
                 Action::FailEntry(hardware_reason) => {
@@ -153,6 +166,25 @@ impl Vcpu {
             return Ok(());
         }
         shared.console.write(self.index as usize, &buf)
+    }
+
+    /// The reason text of `PORT_EXIT_REASON`: RCX bytes at RSI, both
+    /// guest-controlled, bounded and checked against guest RAM; None if the
+    /// range is bad. Not UTF-8 and control characters are replaced.
+    fn exit_reason(&self, shared: &Shared) -> Option<String> {
+        let regs = self.fd.get_regs().ok()?;
+        let len = usize::try_from(regs.rcx.min(EXIT_REASON_MAX)).ok()?;
+        let mut buf = vec![0u8; len];
+        shared
+            .memory
+            .read_slice(&mut buf, GuestAddress(regs.rsi))
+            .ok()?;
+        let text = String::from_utf8_lossy(&buf);
+        Some(
+            text.chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect(),
+        )
     }
 
     fn pc(&self) -> Option<u64> {
