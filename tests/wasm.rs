@@ -226,3 +226,71 @@ fn stack_overflow_is_a_trap_not_a_crash() {
     );
     r.expect(113, "cordon: wasm: trap: call stack exhausted");
 }
+
+#[test]
+fn stdout_and_stderr_are_apart_and_stdin_is_read_to_its_end() {
+    // Copies stdin to stdout in chunks of up to 64 bytes until fd_read
+    // gives 0, then writes "done" to stderr.
+    let wat = format!(
+        r#"(module
+  (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
+  {PRELUDE}
+  (data (i32.const 200) "done\0a")
+  (func (export "_start")
+    (block $eof (loop $next
+      (i32.store (i32.const 16) (i32.const 1024))
+      (i32.store (i32.const 20) (i32.const 64))
+      (if (call $fd_read (i32.const 0) (i32.const 16) (i32.const 1) (i32.const 24))
+        (then (call $proc_exit (i32.const 9))))
+      (br_if $eof (i32.eqz (i32.load (i32.const 24))))
+      (call $print (i32.const 1) (i32.const 1024) (i32.load (i32.const 24)))
+      (br $next)))
+    (call $print (i32.const 2) (i32.const 200) (i32.const 5))))"#
+    );
+    let path = module("cat", &wat);
+    let mut child = common::cordon()
+        .arg("run")
+        .arg(&path)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("cordon");
+    let input: String = (0..200).map(|i| format!("line {i}\n")).collect();
+    let mut stdin = child.stdin.take().expect("stdin");
+    std::io::Write::write_all(&mut stdin, input.as_bytes()).expect("write stdin");
+    drop(stdin);
+    let (out, _) = common::wait_limited(child, common::GONE_WITHIN);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), input);
+    assert_eq!(stderr, "done\n");
+}
+
+#[test]
+fn random_get_fills_from_the_rng_device_that_the_import_brings() {
+    // Exit 0 if 64 bytes from random_get are not all zero.
+    let wat = r#"(module
+  (import "wasi_snapshot_preview1" "random_get" (func $random (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))
+  (memory (export "memory") 1)
+  (func (export "_start") (local $i i32) (local $or i64)
+    (if (call $random (i32.const 64) (i32.const 64)) (then (call $proc_exit (i32.const 2))))
+    (loop $next
+      (local.set $or (i64.or (local.get $or) (i64.load (i32.add (i32.const 64) (local.get $i)))))
+      (local.set $i (i32.add (local.get $i) (i32.const 8)))
+      (br_if $next (i32.lt_u (local.get $i) (i32.const 64))))
+    (call $proc_exit (i64.eqz (local.get $or)))))"#;
+    let r = run_module("random", wat, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("rng device process started"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        !r.stderr.contains("console0"),
+        "a console nobody uses: {}",
+        r.stderr
+    );
+}

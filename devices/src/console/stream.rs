@@ -83,6 +83,9 @@ pub struct Inbox<R> {
     pub always_readable: bool,
     /// End of input (or a read error): nothing more is read.
     pub eof: bool,
+    /// The end of input was told to the driver: one receive buffer used
+    /// with length 0.
+    pub eof_sent: bool,
 }
 
 impl<R: Read> Inbox<R> {
@@ -94,6 +97,7 @@ impl<R: Read> Inbox<R> {
             readable: false,
             always_readable: false,
             eof: false,
+            eof_sent: false,
         }
     }
 
@@ -175,6 +179,14 @@ pub fn receive<R: Read>(
     loop {
         if inbox.pending().is_empty() {
             if inbox.eof {
+                // End of input, once: a receive buffer used with length 0.
+                if !inbox.eof_sent {
+                    if let Some(chain) = queue::next_chain(queue, mem)? {
+                        queue::add_used(queue, mem, chain.head_index(), 0)?;
+                        inbox.eof_sent = true;
+                        used = true;
+                    }
+                }
                 break;
             }
             if !queue::has_available(queue, mem)? {

@@ -245,8 +245,13 @@ fn a_read_error_ends_the_input_but_interrupts_do_not() {
         &[desc(BUFFERS, 8, WRITE, 0), desc(BUFFERS + 8, 8, WRITE, 0)],
     );
     receive(&mut q, &mem, &mut inbox).unwrap();
-    assert_eq!(used(&mem), vec![(0, 1)]);
-    assert!(inbox.eof);
+    // The byte, then the end of input told once: the next buffer used with
+    // length 0.
+    assert_eq!(used(&mem), vec![(0, 1), (1, 0)]);
+    assert!(inbox.eof && inbox.eof_sent);
+    post(&vq, 2, &[desc(BUFFERS + 16, 8, WRITE, 0)]);
+    receive(&mut q, &mem, &mut inbox).unwrap();
+    assert_eq!(used(&mem).len(), 2);
 }
 
 #[test]

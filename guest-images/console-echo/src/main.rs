@@ -1,8 +1,8 @@
 //! Echoes console 0's input (cordon's stdin) to console 0's output
 //! (cordon's stdout), line by line, until a line `quit` (which is not
-//! echoed; a trailing CR is ignored). Writes `console-echo: started` to
-//! console 1 (stderr) first and `console-echo: quit after N lines` there at
-//! the end, then exits 0. Exits 3 without a console, 1 if a device fails.
+//! echoed; a trailing CR is ignored) or the end of input. Writes
+//! `console-echo: started` to console 1 (stderr) first and `console-echo:
+//! quit after N lines` (or `end of input`) there at the end, then exits 0. Exits 3 without a console, 1 if a device fails.
 //! A line longer than 4 KiB is echoed in pieces.
 #![no_std]
 #![no_main]
@@ -46,6 +46,11 @@ fn run(out: &guest_virtio::Device, err: &guest_virtio::Device) -> Result<(), Vir
     };
     loop {
         let n = out.read(&mut input)?;
+        if n == 0 {
+            // The input ended without `quit`.
+            echo.flush(&mut out)?;
+            return err.write(b"console-echo: end of input\n");
+        }
         for &byte in &input[..n] {
             line[len] = byte;
             len += 1;

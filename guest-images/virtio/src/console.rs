@@ -38,6 +38,8 @@ pub struct Console {
     /// `rx.size()` buffers of `RX_BUFFER_SIZE` bytes, buffer i for head i.
     rx_buffers: u64,
     pending: Option<Pending>,
+    /// The device said the input has ended: reads return 0.
+    eof: bool,
 }
 
 impl Console {
@@ -56,6 +58,7 @@ impl Console {
             tx,
             rx_buffers,
             pending: None,
+            eof: false,
         };
         while console.rx.num_free() > 0 {
             console.post_rx()?;
@@ -110,13 +113,15 @@ impl Console {
         Ok(())
     }
 
-    /// Reads at least one byte into `out` (unless it is empty), waiting as
+    /// Reads at least one byte into `out` (0 at the end of input, or if
+    /// `out` is empty), waiting as
     /// long as it takes.
     pub fn read(&mut self, out: &mut [u8]) -> Result<usize, VirtioError> {
         self.read_before(out, Deadline::never())
     }
 
-    /// Reads at least one byte into `out`, or 0 if none came by `deadline`.
+    /// Reads at least one byte into `out`, or 0 if none came by `deadline`
+    /// or the input has ended.
     pub fn read_before(
         &mut self,
         out: &mut [u8],
@@ -129,6 +134,9 @@ impl Console {
         loop {
             if let Some(p) = self.pending {
                 return self.take(p, out);
+            }
+            if self.eof {
+                return Ok(0);
             }
             match self
                 .rx
@@ -149,9 +157,12 @@ impl Console {
         }
     }
 
-    /// Takes note of a filled receive buffer (reposting an empty one).
+    /// Takes note of a filled receive buffer; an empty one is the end of
+    /// input (cordon's console backend uses one buffer with length 0 when
+    /// its input ends), and is posted again.
     fn received(&mut self, used: Used) -> Result<(), VirtioError> {
         if used.len == 0 {
+            self.eof = true;
             self.post_rx()?;
             self.rx.kick();
         } else {

@@ -99,6 +99,27 @@ pub fn alloc_zeroed(size: u64, align: u64) -> Option<u64> {
     }
 }
 
+/// Takes all of the arena but its last `keep` bytes, page-aligned, without
+/// touching them (fresh guest memory reads as zero; no page is faulted in):
+/// for a heap that shares the free range with the arena. Returns the
+/// block's start and size, or `None` if less than `keep` is left.
+#[cfg(feature = "rt")]
+pub fn take_all_but(keep: u64) -> Option<(u64, u64)> {
+    let mut next = NEXT.load(Ordering::Acquire);
+    loop {
+        let end = END.load(Ordering::Acquire);
+        let start = next.checked_add(guest_abi::PAGE_SIZE - 1)? & !(guest_abi::PAGE_SIZE - 1);
+        let stop = end.checked_sub(keep)? & !(guest_abi::PAGE_SIZE - 1);
+        if stop <= start {
+            return None;
+        }
+        match NEXT.compare_exchange_weak(next, stop, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => return Some((start, stop - start)),
+            Err(current) => next = current,
+        }
+    }
+}
+
 /// A zeroed, page-aligned buffer of `len` bytes from the arena, for data a
 /// device reads or writes (block transfers, random bytes).
 #[cfg(feature = "rt")]

@@ -10,6 +10,7 @@
 extern crate alloc;
 
 mod heap;
+mod stdio;
 mod wasi;
 
 use alloc::format;
@@ -28,15 +29,21 @@ fn main(boot: &'static BootInfo, vcpu: u64) -> u32 {
             guest_rt::wait(guest_rt::abi::WAIT_FOREVER);
         }
     }
-    heap::init(boot);
-    match run(boot) {
+    let devices = guest_virtio::init(boot);
+    if !heap::init() {
+        guest_rt::exit_with_reason(
+            wasm_exit::NO_MODULE,
+            b"wasm: no memory for the heap: give the guest more memory (--mem)",
+        );
+    }
+    match run(boot, &devices) {
         Ok(status) => status,
         Err(Failure(status, reason)) => guest_rt::exit_with_reason(status, reason.as_bytes()),
     }
 }
 
 /// Runs the module; its exit status, or why the runtime could not.
-fn run(boot: &'static BootInfo) -> Result<u32, Failure> {
+fn run(boot: &'static BootInfo, devices: &guest_virtio::Devices) -> Result<u32, Failure> {
     let bytes = module_bytes(boot)
         .ok_or_else(|| Failure(wasm_exit::NO_MODULE, "wasm: no module in boot info".into()))?;
     let engine = Engine::default();
@@ -46,7 +53,8 @@ fn run(boot: &'static BootInfo) -> Result<u32, Failure> {
             format!("wasm: not a valid module: {e}"),
         )
     })?;
-    let mut store = Store::new(&engine, wasi::Ctx::new(boot));
+    let stdio = stdio::Stdio::new(devices);
+    let mut store = Store::new(&engine, wasi::Ctx::new(boot, stdio));
     let mut linker = Linker::new(&engine);
     wasi::define(&mut linker, &module).map_err(|e| {
         Failure(

@@ -1,12 +1,15 @@
 //! WASI preview1 (`wasi_snapshot_preview1`) for the one module the
 //! runtime runs: its arguments and environment from boot info, stdio on the
-//! console, clocks from the TSC, `proc_exit`. Every other import of that
-//! module returns ENOSYS; imports from any other module fail linking.
+//! virtio consoles (`stdio`), clocks from the TSC, `random_get` from
+//! virtio-rng, `proc_exit`. Every other import of that module returns
+//! ENOSYS; imports from any other module fail linking.
 
 use alloc::vec::Vec;
 
 use guest_rt::{boot, BootInfo};
 use wasmi::{Caller, Error, Extern, Linker, Memory, Module, Val, ValType};
+
+use crate::stdio::Stdio;
 
 /// The WASI module name.
 const WASI: &str = "wasi_snapshot_preview1";
@@ -16,6 +19,7 @@ const SUCCESS: i32 = 0;
 const EBADF: i32 = 8;
 const EFAULT: i32 = 21;
 const EINVAL: i32 = 28;
+const EIO: i32 = 29;
 const ENOSYS: i32 = 52;
 const ESPIPE: i32 = 70;
 
@@ -32,19 +36,22 @@ const FILETYPE_CHARACTER_DEVICE: u8 = 2;
 const RIGHTS_STDIN: u64 = (1 << 1) | (1 << 27);
 const RIGHTS_STDOUT: u64 = (1 << 6) | (1 << 27);
 
-/// What the host functions need: the module's argv and environment.
+/// What the host functions need: the module's argv and environment, its
+/// stdio.
 pub struct Ctx {
     args: Vec<&'static [u8]>,
     env: Vec<&'static [u8]>,
     boot: &'static BootInfo,
+    stdio: Stdio,
 }
 
 impl Ctx {
-    pub fn new(boot: &'static BootInfo) -> Ctx {
+    pub fn new(boot: &'static BootInfo, stdio: Stdio) -> Ctx {
         Ctx {
             args: boot::argv(boot).iter().collect(),
             env: boot::env(boot).iter().collect(),
             boot,
+            stdio,
         }
     }
 }
@@ -96,6 +103,7 @@ pub fn define(linker: &mut Linker<Ctx>, module: &Module) -> Result<(), wasmi::er
         .func_wrap(WASI, "clock_time_get", clock_time_get)?
         .func_wrap(WASI, "clock_res_get", clock_res_get)?
         .func_wrap(WASI, "sched_yield", |_: Caller<'_, Ctx>| SUCCESS)?
+        .func_wrap(WASI, "random_get", random_get)?
         .func_wrap(
             WASI,
             "proc_exit",
@@ -120,7 +128,7 @@ pub fn define(linker: &mut Linker<Ctx>, module: &Module) -> Result<(), wasmi::er
 }
 
 /// The WASI functions defined above.
-const DEFINED: [&str; 15] = [
+const DEFINED: [&str; 16] = [
     "args_sizes_get",
     "args_get",
     "environ_sizes_get",
@@ -136,6 +144,7 @@ const DEFINED: [&str; 15] = [
     "clock_res_get",
     "sched_yield",
     "proc_exit",
+    "random_get",
 ];
 
 fn stdio_only(fd: i32, ok: i32) -> i32 {
@@ -219,35 +228,77 @@ fn strings(
     SUCCESS
 }
 
-/// Gathers the iovecs at `iovs` and writes them to the console.
+/// The (pointer, length) pairs of `iovs_len` iovecs at `iovs`.
+fn iovecs(data: &[u8], iovs: i32, iovs_len: i32) -> Result<Vec<(u32, u32)>, i32> {
+    (0..iovs_len.max(0))
+        .map(|i| {
+            let at = iovs.wrapping_add(8 * i);
+            Ok((get_u32(data, at)?, get_u32(data, at.wrapping_add(4))?))
+        })
+        .collect()
+}
+
+/// Gathers the iovecs at `iovs` and writes them to stdout or stderr.
 fn fd_write(mut c: Caller<'_, Ctx>, fd: i32, iovs: i32, iovs_len: i32, nwritten: i32) -> i32 {
     if fd != 1 && fd != 2 {
         return EBADF;
     }
     let Some(mem) = memory(&c) else { return EFAULT };
-    let data = mem.data_mut(&mut c);
+    let (data, ctx) = mem.data_and_store_mut(&mut c);
+    let list = match iovecs(data, iovs, iovs_len) {
+        Ok(list) => list,
+        Err(e) => return e,
+    };
     let mut total: u32 = 0;
-    for i in 0..iovs_len.max(0) {
-        let at = iovs.wrapping_add(8 * i);
-        let (Ok(ptr), Ok(len)) = (get_u32(data, at), get_u32(data, at.wrapping_add(4))) else {
-            return EFAULT;
-        };
+    for (ptr, len) in list {
         let Some(r) = range(data, ptr as i32, len as usize) else {
             return EFAULT;
         };
-        guest_rt::console::write(&data[r]);
+        if ctx.stdio.write(fd, &data[r]).is_err() {
+            return EIO;
+        }
         total = total.wrapping_add(len);
     }
     errno(put_u32(data, nwritten, total))
 }
 
-/// stdin has no source without a console device: end of file.
-fn fd_read(mut c: Caller<'_, Ctx>, fd: i32, _iovs: i32, _iovs_len: i32, nread: i32) -> i32 {
+/// Reads stdin into the first non-empty iovec, waiting for at least one
+/// byte; 0 bytes read is end of file.
+fn fd_read(mut c: Caller<'_, Ctx>, fd: i32, iovs: i32, iovs_len: i32, nread: i32) -> i32 {
     if fd != 0 {
         return EBADF;
     }
     let Some(mem) = memory(&c) else { return EFAULT };
-    errno(put_u32(mem.data_mut(&mut c), nread, 0))
+    let (data, ctx) = mem.data_and_store_mut(&mut c);
+    let list = match iovecs(data, iovs, iovs_len) {
+        Ok(list) => list,
+        Err(e) => return e,
+    };
+    let mut got = 0;
+    if let Some(&(ptr, len)) = list.iter().find(|(_, len)| *len > 0) {
+        let Some(r) = range(data, ptr as i32, len as usize) else {
+            return EFAULT;
+        };
+        got = match ctx.stdio.read(&mut data[r]) {
+            Ok(n) => n as u32,
+            Err(_) => return EIO,
+        };
+    }
+    errno(put_u32(data, nread, got))
+}
+
+/// Fills `len` bytes at `buf` from the rng device; ENOSYS without one.
+fn random_get(mut c: Caller<'_, Ctx>, buf: i32, len: i32) -> i32 {
+    let Some(mem) = memory(&c) else { return EFAULT };
+    let (data, ctx) = mem.data_and_store_mut(&mut c);
+    let Some(r) = range(data, buf, len as u32 as usize) else {
+        return EFAULT;
+    };
+    match ctx.stdio.random(&mut data[r]) {
+        None => ENOSYS,
+        Some(Ok(())) => SUCCESS,
+        Some(Err(_)) => EIO,
+    }
 }
 
 fn fd_fdstat_get(mut c: Caller<'_, Ctx>, fd: i32, stat: i32) -> i32 {

@@ -6,6 +6,7 @@ mod devices;
 mod event_log;
 mod resources;
 mod signals;
+mod wasm_imports;
 mod watch;
 
 use std::os::fd::AsFd;
@@ -201,6 +202,28 @@ fn supported_cpuid(_: &kvm_ioctls::Kvm) -> Result<Vec<crate::config::CpuidEntry>
     Ok(Vec::new())
 }
 
+/// The devices a Wasm module gets: the consoles if it imports WASI's
+/// stdio calls, the rng if it imports `random_get`, besides what was asked
+/// for. A module whose imports cannot be read (or that is larger than guest
+/// memory) gets both; the runtime then says what is wrong with it.
+fn wasm_devices(module: &std::fs::File, asked: &DeviceRequest, limit: u64) -> DeviceRequest {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    let read = module.take(limit).read_to_end(&mut bytes);
+    let needs = read
+        .ok()
+        .and_then(|_| wasm_imports::needs(&bytes).ok())
+        .unwrap_or(wasm_imports::Needs {
+            console: true,
+            rng: true,
+        });
+    DeviceRequest {
+        console: asked.console || needs.console,
+        rng: asked.rng || needs.rng,
+        ..asked.clone()
+    }
+}
+
 /// The supervisor's own filter, once every process is started: what is
 /// left to do is to watch, reap, clean up and (later) respawn. A violation
 /// is printed on stderr and ends cordon with exit code 159.
@@ -215,7 +238,6 @@ pub fn run(req: &RunRequest) -> Result<Outcome, SupervisorError> {
     let host = resources::host()?;
     validate(req, host.host_mib, host.max_vcpus.min(MAX_VCPUS))?;
     let args = guest_argv(req);
-    bootinfo::check_size(&args, &req.env, req.devices.count())?;
     let mut events = event_log::EventLog::create(req.events.as_deref()).map_err(|source| {
         SupervisorError::Events {
             path: req.events.clone().unwrap_or_default(),
@@ -229,6 +251,11 @@ pub fn run(req: &RunRequest) -> Result<Outcome, SupervisorError> {
         }
         resources::Image::Wasm(file) => (resources::sealed_image(req.wasm_runtime)?, Some(file)),
     };
+    let devices_wanted = match &module {
+        Some(file) => wasm_devices(file, &req.devices, req.mem_mib << 20),
+        None => req.devices.clone(),
+    };
+    bootinfo::check_size(&args, &req.env, devices_wanted.count())?;
     let memory = resources::guest_memory(req.mem_mib << 20)?;
     let exe = resources::own_executable()?;
     let signals = signals::StopSignals::new().map_err(SupervisorError::Signals)?;
@@ -242,8 +269,8 @@ pub fn run(req: &RunRequest) -> Result<Outcome, SupervisorError> {
         None => None,
     };
     // Device processes first: they start while the vm process does.
-    let running = devices::start(&exe, &req.devices, &log_level, jail.as_ref())?;
-    let external = devices::connect_external(&req.devices)?;
+    let running = devices::start(&exe, &devices_wanted, &log_level, jail.as_ref())?;
+    let external = devices::connect_external(&devices_wanted)?;
     let vm_ends: Vec<_> = running
         .iter()
         .flat_map(|d| d.vm_ends.iter())

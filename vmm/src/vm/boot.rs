@@ -63,8 +63,11 @@ fn read_image(file: &mut File, limit: u64) -> Result<Vec<u8>, BootError> {
 }
 
 /// Reads the module, at most `limit` bytes (the free guest memory).
-fn read_module(file: File, limit: u64) -> Result<Vec<u8>, BootError> {
+fn read_module(mut file: File, limit: u64) -> Result<Vec<u8>, BootError> {
     let mut bytes = Vec::new();
+    // The supervisor's read moved the shared file offset.
+    file.seek(SeekFrom::Start(0))
+        .map_err(BootError::ReadModule)?;
     file.take(limit + 1)
         .read_to_end(&mut bytes)
         .map_err(BootError::ReadModule)?;
