@@ -87,6 +87,10 @@ pub struct Run {
     /// never in production)
     #[argh(option, default = "SeccompMode::Enforce", from_str_fn(seccomp_mode))]
     pub seccomp: SeccompMode,
+    /// a WebAssembly module is stopped with exit code 114 after burning N
+    /// units of fuel (about one per instruction; deterministic); N >= 1
+    #[argh(option)]
+    pub fuel: Option<u64>,
     /// write one JSON object per line to FILE for each event: the vm
     /// process's events, a seccomp violation (process, syscall number,
     /// name, arch) and the end (exit status, cause, reason)

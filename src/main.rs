@@ -142,6 +142,7 @@ fn run_sandbox(run: &cli::Run) -> ExitCode {
         },
         jail,
         events: run.events.clone(),
+        fuel: run.fuel,
         wasm_runtime: WASM_RUNTIME,
     };
     match supervisor::run(&req) {

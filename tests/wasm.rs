@@ -294,3 +294,57 @@ fn random_get_fills_from_the_rng_device_that_the_import_brings() {
         r.stderr
     );
 }
+
+#[test]
+fn poll_oneoff_sleeps_on_a_clock_without_spinning() {
+    // Sleeps 150 ms with one relative monotonic clock subscription; exit 0
+    // if the monotonic clock moved at least that far and the event is the
+    // clock's (userdata 42), else 1.
+    let wat = r#"(module
+  (import "wasi_snapshot_preview1" "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "clock_time_get" (func $now (param i32 i64 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))
+  (memory (export "memory") 1)
+  (func (export "_start") (local $t0 i64)
+    (drop (call $now (i32.const 1) (i64.const 1) (i32.const 0)))
+    (local.set $t0 (i64.load (i32.const 0)))
+    (i64.store (i32.const 100) (i64.const 42))          ;; userdata
+    (i32.store8 (i32.const 108) (i32.const 0))          ;; clock
+    (i32.store (i32.const 116) (i32.const 1))           ;; monotonic
+    (i64.store (i32.const 124) (i64.const 150000000))   ;; 150 ms, relative
+    (if (call $poll (i32.const 100) (i32.const 200) (i32.const 1) (i32.const 300))
+      (then (call $proc_exit (i32.const 2))))
+    (drop (call $now (i32.const 1) (i64.const 1) (i32.const 0)))
+    (call $proc_exit (i32.or
+      (i32.or (i64.lt_u (i64.sub (i64.load (i32.const 0)) (local.get $t0)) (i64.const 150000000))
+              (i32.ne (i32.load (i32.const 300)) (i32.const 1)))
+      (i64.ne (i64.load (i32.const 200)) (i64.const 42))))))"#;
+    let r = run_module("sleep", wat, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.elapsed.as_millis() >= 150, "{:?}", r.elapsed);
+}
+
+#[test]
+fn fuel_stops_a_module_at_the_same_point_every_time() {
+    // Prints a dot every 1000 iterations, forever.
+    let wat = format!(
+        r#"(module {PRELUDE}
+  (data (i32.const 100) ".")
+  (func (export "_start") (local $i i32)
+    (loop $next
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (if (i32.eqz (i32.rem_u (local.get $i) (i32.const 1000)))
+        (then (call $print (i32.const 1) (i32.const 100) (i32.const 1))))
+      (br $next))))"#
+    );
+    let path = module("fuel", &wat);
+    let path = path.to_str().expect("path");
+    let first = run(&["--fuel", "200000", path]);
+    first.expect(114, "cordon: wasm: out of fuel");
+    let second = run(&["--fuel", "200000", path]);
+    assert_eq!(second.code, 114);
+    assert!(!first.stdout.is_empty());
+    assert_eq!(first.stdout, second.stdout, "fuel is not deterministic");
+    run(&["--fuel", "0", path]).expect(64, "--fuel 0");
+    run(&["--timeout", "0.3", path]).expect(124, "timeout after 0.3 s");
+}

@@ -205,6 +205,9 @@ pub struct BootInfo {
     pub device_count: u64,
     /// Address of `device_count` `VirtioMmioDevice`s.
     pub devices: u64,
+    /// For the Wasm runtime: units of fuel the module may burn before it is
+    /// stopped (`--fuel`); 0 means no limit.
+    pub fuel: u64,
 }
 
 /// Size of the `BootInfo` header in bytes.
@@ -224,7 +227,7 @@ mod tests {
     #[test]
     fn header_layout_is_stable() {
         // The layout is part of the ABI: changing it breaks every guest.
-        assert_eq!(BOOT_INFO_HEADER_SIZE, 0xB0);
+        assert_eq!(BOOT_INFO_HEADER_SIZE, 0xB8);
         assert_eq!(core::mem::size_of::<StrRef>(), 16);
         assert_eq!(core::mem::size_of::<VirtioMmioDevice>(), 24);
     }

@@ -46,6 +46,8 @@ pub struct VmConfig {
     pub env: Vec<String>,
     /// 0 on the first boot.
     pub boot_counter: u64,
+    /// `--fuel` for the Wasm runtime; 0 for no limit.
+    pub fuel: u64,
     pub fds: VmFds,
     /// KVM's supported CPUID (x86_64; empty elsewhere). The supervisor reads
     /// it from /dev/kvm while the vm process is still starting, which takes

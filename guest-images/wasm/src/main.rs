@@ -18,7 +18,7 @@ use alloc::string::String;
 
 use guest_rt::abi::wasm_exit;
 use guest_rt::BootInfo;
-use wasmi::{Engine, Linker, Module, Store};
+use wasmi::{Config, Engine, Linker, Module, Store};
 
 /// Why the runtime stopped, as status and one line.
 struct Failure(u32, String);
@@ -46,7 +46,9 @@ fn main(boot: &'static BootInfo, vcpu: u64) -> u32 {
 fn run(boot: &'static BootInfo, devices: &guest_virtio::Devices) -> Result<u32, Failure> {
     let bytes = module_bytes(boot)
         .ok_or_else(|| Failure(wasm_exit::NO_MODULE, "wasm: no module in boot info".into()))?;
-    let engine = Engine::default();
+    let mut config = Config::default();
+    config.consume_fuel(boot.fuel != 0);
+    let engine = Engine::new(&config);
     let module = Module::new(&engine, bytes).map_err(|e| {
         Failure(
             wasm_exit::INVALID_MODULE,
@@ -55,6 +57,11 @@ fn run(boot: &'static BootInfo, devices: &guest_virtio::Devices) -> Result<u32, 
     })?;
     let stdio = stdio::Stdio::new(devices);
     let mut store = Store::new(&engine, wasi::Ctx::new(boot, stdio));
+    if boot.fuel != 0 {
+        store
+            .set_fuel(boot.fuel)
+            .map_err(|e| Failure(wasm_exit::INSTANTIATION, format!("wasm: fuel: {e}")))?;
+    }
     let mut linker = Linker::new(&engine);
     wasi::define(&mut linker, &module).map_err(|e| {
         Failure(

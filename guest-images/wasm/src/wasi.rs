@@ -104,6 +104,7 @@ pub fn define(linker: &mut Linker<Ctx>, module: &Module) -> Result<(), wasmi::er
         .func_wrap(WASI, "clock_res_get", clock_res_get)?
         .func_wrap(WASI, "sched_yield", |_: Caller<'_, Ctx>| SUCCESS)?
         .func_wrap(WASI, "random_get", random_get)?
+        .func_wrap(WASI, "poll_oneoff", poll_oneoff)?
         .func_wrap(
             WASI,
             "proc_exit",
@@ -128,7 +129,7 @@ pub fn define(linker: &mut Linker<Ctx>, module: &Module) -> Result<(), wasmi::er
 }
 
 /// The WASI functions defined above.
-const DEFINED: [&str; 16] = [
+const DEFINED: [&str; 17] = [
     "args_sizes_get",
     "args_get",
     "environ_sizes_get",
@@ -145,6 +146,7 @@ const DEFINED: [&str; 16] = [
     "sched_yield",
     "proc_exit",
     "random_get",
+    "poll_oneoff",
 ];
 
 fn stdio_only(fd: i32, ok: i32) -> i32 {
@@ -346,4 +348,111 @@ fn clock_res_get(mut c: Caller<'_, Ctx>, id: i32, res: i32) -> i32 {
     }
     let Some(mem) = memory(&c) else { return EFAULT };
     errno(put_u64(mem.data_mut(&mut c), res, 1))
+}
+
+// poll_oneoff's subscription (48 bytes) and event (32 bytes) layouts.
+const SUBSCRIPTION_SIZE: i32 = 48;
+const EVENT_SIZE: i32 = 32;
+const EVENTTYPE_CLOCK: u8 = 0;
+const EVENTTYPE_FD_READ: u8 = 1;
+const EVENTTYPE_FD_WRITE: u8 = 2;
+/// subclockflags::subscription_clock_abstime.
+const ABSTIME: u16 = 1;
+/// Most subscriptions one call may pass.
+const MAX_SUBSCRIPTIONS: i32 = 1024;
+
+/// One subscription, read from the module's memory.
+struct Subscription {
+    userdata: u64,
+    kind: u8,
+    /// For a clock: when it fires, in monotonic nanoseconds.
+    deadline: u64,
+}
+
+fn get_u64(data: &[u8], addr: i32) -> Result<u64, i32> {
+    let r = range(data, addr, 8).ok_or(EFAULT)?;
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&data[r]);
+    Ok(u64::from_le_bytes(b))
+}
+
+fn subscription(data: &[u8], at: i32, boot: &BootInfo) -> Result<Subscription, i32> {
+    let userdata = get_u64(data, at)?;
+    let r = range(data, at, SUBSCRIPTION_SIZE as usize).ok_or(EFAULT)?;
+    let kind = data[r.start + 8];
+    let mut deadline = 0;
+    if kind == EVENTTYPE_CLOCK {
+        let id = get_u32(data, at + 16)? as i32;
+        let timeout = get_u64(data, at + 24)?;
+        let flags = u16::from_le_bytes([data[r.start + 40], data[r.start + 41]]);
+        let now = monotonic_ns(boot);
+        deadline = match (id, flags & ABSTIME != 0) {
+            (_, false) => now.saturating_add(timeout),
+            (CLOCK_REALTIME, true) => {
+                now.saturating_add(timeout.saturating_sub(boot.boot_time_ns.wrapping_add(now)))
+            }
+            (_, true) => timeout,
+        };
+    }
+    Ok(Subscription {
+        userdata,
+        kind,
+        deadline,
+    })
+}
+
+/// Clock subscriptions sleep in the wait call until the earliest one is
+/// due; stdio subscriptions are ready at once (a read then waits in
+/// fd_read). Writes one event per subscription that is ready.
+fn poll_oneoff(mut c: Caller<'_, Ctx>, subs: i32, events: i32, n: i32, nevents: i32) -> i32 {
+    if !(1..=MAX_SUBSCRIPTIONS).contains(&n) {
+        return EINVAL;
+    }
+    let Some(mem) = memory(&c) else { return EFAULT };
+    let boot = c.data().boot;
+    let list: Result<Vec<Subscription>, i32> = (0..n)
+        .map(|i| subscription(mem.data(&c), subs.wrapping_add(i * SUBSCRIPTION_SIZE), boot))
+        .collect();
+    let list = match list {
+        Ok(list) => list,
+        Err(e) => return e,
+    };
+    if list.iter().any(|s| s.kind > EVENTTYPE_FD_WRITE) {
+        return EINVAL;
+    }
+    let fd_ready = list.iter().any(|s| s.kind != EVENTTYPE_CLOCK);
+    if !fd_ready {
+        let due = list.iter().map(|s| s.deadline).min().unwrap_or(0);
+        loop {
+            let now = monotonic_ns(boot);
+            if now >= due {
+                break;
+            }
+            let micros = ((due - now) / 1000).clamp(1, u64::from(u32::MAX - 1)) as u32;
+            guest_rt::wait(micros);
+        }
+    }
+    let now = monotonic_ns(boot);
+    let data = mem.data_mut(&mut c);
+    let mut written = 0;
+    for s in &list {
+        let ready = match s.kind {
+            EVENTTYPE_CLOCK => s.deadline <= now,
+            EVENTTYPE_FD_READ | EVENTTYPE_FD_WRITE => true,
+            _ => false,
+        };
+        if !ready {
+            continue;
+        }
+        let at = events.wrapping_add(written * EVENT_SIZE);
+        let Some(r) = range(data, at, EVENT_SIZE as usize) else {
+            return EFAULT;
+        };
+        let out = &mut data[r];
+        out.fill(0);
+        out[..8].copy_from_slice(&s.userdata.to_le_bytes());
+        out[10] = s.kind;
+        written += 1;
+    }
+    errno(put_u32(data, nevents, written as u32))
 }

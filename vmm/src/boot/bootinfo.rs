@@ -21,6 +21,8 @@ pub struct BootParams<'a> {
     pub boot_counter: u64,
     pub tsc_khz: u64,
     pub boot_time_ns: u64,
+    /// `--fuel`, 0 for none.
+    pub fuel: u64,
     pub devices: &'a [VirtioMmioDevice],
 }
 
@@ -84,6 +86,7 @@ pub fn build(layout: &Layout, vcpus: u32, p: &BootParams) -> Result<Vec<u8>, Boo
         envp,
         device_count: p.devices.len() as u64,
         devices,
+        fuel: p.fuel,
     };
     out[..BOOT_INFO_HEADER_SIZE].copy_from_slice(as_bytes(&header));
     Ok(out)

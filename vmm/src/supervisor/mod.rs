@@ -41,6 +41,9 @@ pub struct RunRequest {
     pub jail: Option<JailRequest>,
     /// `--events FILE`.
     pub events: Option<PathBuf>,
+    /// `--fuel N`: a Wasm module is stopped after burning N units of fuel
+    /// (about one per instruction), deterministically.
+    pub fuel: Option<u64>,
     /// The Wasm runtime's ELF (`guest-images/wasm`), which runs an image
     /// that is a WebAssembly module; empty if this build has none.
     pub wasm_runtime: &'static [u8],
@@ -100,6 +103,8 @@ pub enum SupervisorError {
     Cpus { cpus: u32, max: u32 },
     #[error("--env {0:?} is not KEY=VALUE with a non-empty KEY")]
     Env(String),
+    #[error("--fuel 0 would stop the module before it starts: give at least 1")]
+    Fuel,
     #[error("an argument or environment entry contains a NUL byte")]
     Nul,
     #[error("arguments do not fit")]
@@ -138,6 +143,7 @@ impl SupervisorError {
             | SupervisorError::Cpus { .. }
             | SupervisorError::Env(_)
             | SupervisorError::Nul
+            | SupervisorError::Fuel
             | SupervisorError::Events { .. }
             | SupervisorError::BootInfo(_) => ExitCause::Usage,
             SupervisorError::Resource(e) => e.cause(),
@@ -159,6 +165,9 @@ fn validate(req: &RunRequest, host_mib: u64, max_cpus: u32) -> Result<(), Superv
             min: MIN_MEM_MIB,
             max: host_mib,
         });
+    }
+    if req.fuel == Some(0) {
+        return Err(SupervisorError::Fuel);
     }
     if req.cpus == 0 || req.cpus > max_cpus {
         return Err(SupervisorError::Cpus {
@@ -309,6 +318,7 @@ pub fn run(req: &RunRequest) -> Result<Outcome, SupervisorError> {
         args,
         env: req.env.clone(),
         boot_counter: 0,
+        fuel: req.fuel.unwrap_or(0),
         fds: VmFds {
             kvm: FIRST_KEPT_FD,
             memory: FIRST_KEPT_FD + 1,
@@ -353,6 +363,7 @@ mod tests {
             devices: DeviceRequest::default(),
             jail: None,
             events: None,
+            fuel: None,
             wasm_runtime: &[],
         }
     }

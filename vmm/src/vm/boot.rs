@@ -147,6 +147,7 @@ pub fn boot(config: &VmConfig) -> Result<BootedVm, BootError> {
         boot_counter: config.boot_counter,
         tsc_khz: u64::from(tsc_khz),
         boot_time_ns,
+        fuel: config.fuel,
         devices: &devices.boot_info(),
     };
     let info = bootinfo::build(&layout, config.vcpus, &params)?;
