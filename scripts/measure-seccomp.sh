@@ -58,6 +58,7 @@ trace rng --rng "$guests/rng-read" </dev/null
 printf 'first line\nsecond line\nquit\n' | trace console --console "$guests/console-echo"
 trace hello "$guests/hello" </dev/null
 trace fault "$guests/triple-fault" </dev/null
+trace wasm examples/hello.wasm </dev/null
 
 status=0
 python3 - "$work" "$arch" <<'EOF' || status=$?
@@ -101,7 +102,10 @@ for run in sorted(d for d in os.listdir(work) if os.path.isdir(os.path.join(work
         # its policy also keeps what a respawn after it needs (issue 6).
         started = False
         if pid != tid:
+            # A thread starts under its process's filter (TSYNC)...
             role = proc_role.get(pid, "supervisor")
+            started = role != "supervisor"
+            # ...but a vCPU thread also adds its own.
             if role == "vm" and any(re.match(r'^prctl\(0xf, "vcpu\d+"\)', l) for l in ls):
                 # The vcpu filter goes on in the thread's body: glibc's and
                 # std's thread start (rseq, robust list, name) come before.

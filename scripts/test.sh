@@ -25,8 +25,11 @@ need_pkgs=()
 dpkg --print-foreign-architectures | grep -qx arm64 || dpkg --add-architecture arm64
 # qemu-system-x86 (with qemu-storage-daemon), busybox-static, xz-utils and
 # binutils: the emulated-machine tests (tests/emulated/, scripts/fetch-linux.sh).
+# clang, lld, wasi-libc and libclang-rt-14-dev-wasm32: the C programs built
+# for WASI in tests/wasi_c.rs.
 for pkg in rustc-web libstd-rust-web-dev:arm64 bc strace \
-    qemu-system-x86 busybox-static xz-utils binutils; do
+    qemu-system-x86 busybox-static xz-utils binutils \
+    clang lld wasi-libc libclang-rt-14-dev-wasm32; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_pkgs+=("$pkg")
 done
 if [ ${#need_pkgs[@]} -gt 0 ]; then

@@ -161,6 +161,7 @@ mod numbers {
         fallocate = SYS_fallocate, fcntl = SYS_fcntl, fdatasync = SYS_fdatasync,
         ftruncate = SYS_ftruncate, futex = SYS_futex, getpid = SYS_getpid, getppid = SYS_getppid,
         getrandom = SYS_getrandom, gettid = SYS_gettid, ioctl = SYS_ioctl, setns = SYS_setns,
+        mremap = SYS_mremap,
         landlock_add_rule = SYS_landlock_add_rule,
         landlock_create_ruleset = SYS_landlock_create_ruleset,
         landlock_restrict_self = SYS_landlock_restrict_self, listen = SYS_listen,

@@ -64,7 +64,10 @@ fn read_image(file: &mut File, limit: u64) -> Result<Vec<u8>, BootError> {
 
 /// Reads the module, at most `limit` bytes (the free guest memory).
 fn read_module(mut file: File, limit: u64) -> Result<Vec<u8>, BootError> {
-    let mut bytes = Vec::new();
+    // Sized up front: growing a large buffer would mremap, which the vm
+    // process's seccomp policy does not allow.
+    let size = file.metadata().map_err(BootError::ReadModule)?.len();
+    let mut bytes = Vec::with_capacity(size.min(limit) as usize);
     // The supervisor's read moved the shared file offset.
     file.seek(SeekFrom::Start(0))
         .map_err(BootError::ReadModule)?;
