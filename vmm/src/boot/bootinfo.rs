@@ -153,15 +153,14 @@ mod tests {
         let b = build(&layout, 1, &params).unwrap();
         assert_eq!(read_u64(&b, 0), BOOT_INFO_MAGIC);
         assert_eq!(read_u64(&b, 16), 3);
-        let header = BOOT_INFO_HEADER_SIZE;
-        // argc, argv are the 11th/12th u64 words after the fixed fields.
-        let argv = read_u64(&b, header - 40) - layout.boot_info.base;
+        // Offsets from docs/guest-abi.md: argv at 0x88, envp at 0x98.
+        let argv = read_u64(&b, 0x88) - layout.boot_info.base;
         let second = argv as usize + STR_REF_SIZE;
         let addr = read_u64(&b, second) - layout.boot_info.base;
         let len = read_u64(&b, second + 8) as usize;
         assert_eq!(&b[addr as usize..addr as usize + len + 1], b"7\0");
         assert!(b.len() <= needed_size(&args, &env, 0));
-        let envp = read_u64(&b, header - 24) - layout.boot_info.base;
+        let envp = read_u64(&b, 0x98) - layout.boot_info.base;
         assert_eq!(envp % 8, 0, "tables are 8-byte aligned");
     }
 
