@@ -60,6 +60,11 @@ stage "fetch linux"
 # Debian's kernel, modules and busybox for the emulated machines, pinned.
 bash scripts/fetch-linux.sh
 
+stage "wasmi CLI"
+# The reference the Wasm tests compare cordon with (tests/wasi_c.rs): the
+# CLI of the wasmi version the runtime embeds, pinned.
+cargo install -q wasmi_cli --version =2.0.0 --locked --root target/tools/wasmi
+
 stage "tests"
 cargo test --workspace
 

@@ -103,3 +103,82 @@ fn a_compute_kernel_gets_the_right_answer() {
         "primes below 100000: 9592\nmatrix checksum: 89456640.0\n"
     );
 }
+
+/// The wasmi CLI at the runtime's wasmi version, which the test command
+/// installs (`cargo install wasmi_cli --version =2.0.0 --locked --root
+/// target/tools/wasmi`).
+fn wasmi_cli() -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/tools/wasmi/bin/wasmi");
+    assert!(
+        path.exists(),
+        "{} is missing: cargo install wasmi_cli --version =2.0.0 --locked --root target/tools/wasmi",
+        path.display()
+    );
+    path
+}
+
+/// stdout, stderr and the exit status of one run.
+type Ran = (String, String, Option<i32>);
+
+fn ran(out: std::process::Output) -> Ran {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        out.status.code(),
+    )
+}
+
+/// Runs `module` with `args`, `env` and `input` under cordon and under the
+/// wasmi CLI, from the module's directory (the wasmi CLI passes the path it
+/// is given as argv[0], cordon the file name).
+fn both(module: &Path, args: &[&str], env: &[&str], input: &str) -> (Ran, Ran) {
+    let dir = module.parent().expect("module dir");
+    let module = Path::new(module.file_name().expect("module name"));
+    let mut c = cordon();
+    c.arg("run");
+    for e in env {
+        c.args(["--env", e]);
+    }
+    c.arg(module).arg("--").args(args);
+    let mut w = Command::new(wasmi_cli());
+    for e in env {
+        w.args(["--env", e]);
+    }
+    w.arg(module).args(args);
+    let mut results = Vec::new();
+    for mut cmd in [c, w] {
+        let mut child = cmd
+            .current_dir(dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let mut stdin = child.stdin.take().expect("stdin");
+        std::io::Write::write_all(&mut stdin, input.as_bytes()).expect("stdin");
+        drop(stdin);
+        results.push(ran(wait_limited(child, GONE_WITHIN).0));
+    }
+    let wasmi = results.pop().expect("wasmi");
+    (results.pop().expect("cordon"), wasmi)
+}
+
+#[test]
+fn every_program_behaves_as_under_the_wasmi_cli() {
+    let lines: String = (0..50).map(|i| format!("input line {i}\n")).collect();
+    let cases: [(&str, &[&str], &[&str], &str); 8] = [
+        ("printf", &[], &[], ""),
+        ("args", &["one", "two three"], &["K=V", "B=2"], ""),
+        ("exit", &["0"], &[], ""),
+        ("exit", &["77"], &[], ""),
+        ("clocks", &[], &[], ""),
+        ("random", &[], &[], ""),
+        ("echo", &[], &[], &lines),
+        ("compute", &["50000"], &[], ""),
+    ];
+    for (name, args, env, input) in cases {
+        let module = build(name);
+        let (cordon, wasmi) = both(&module, args, env, input);
+        assert_eq!(cordon, wasmi, "{name} {args:?}: cordon vs the wasmi CLI");
+    }
+}
