@@ -27,6 +27,12 @@ pub struct VirtioDevice {
 }
 
 impl VirtioDevice {
+    /// The eventfds KVM signals on QueueNotify, per queue (none once the
+    /// backend failed).
+    pub fn kicks(&self) -> &[vmm_sys_util::eventfd::EventFd] {
+        self.vhost.as_ref().map_or(&[], |v| &v.kicks)
+    }
+
     pub fn new(kind: DeviceKind, name: String, vhost: VhostDevice) -> VirtioDevice {
         let queue_max = vec![QUEUE_MAX; kind.queues()];
         VirtioDevice {

@@ -99,6 +99,20 @@ impl Devices {
         ))
     }
 
+    /// Takes the ioeventfds back from KVM (see `run::teardown`).
+    pub fn unregister_ioevents(&self, vm: &VmFd) {
+        for (slot, device) in self.slots.iter().enumerate() {
+            let Ok(device) = device.lock() else { continue };
+            let notify = base(slot) + QUEUE_NOTIFY_OFFSET;
+            for (queue, kick) in device.kicks().iter().enumerate() {
+                let addr = IoEventAddress::Mmio(notify);
+                if let Err(e) = vm.unregister_ioevent(kick, &addr, queue as u32) {
+                    log::debug!("cannot unregister an ioeventfd: {e}");
+                }
+            }
+        }
+    }
+
     /// No devices (guests without any).
     pub fn none(memory: &GuestMemoryMmap) -> Devices {
         Devices {
