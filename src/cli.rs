@@ -91,6 +91,10 @@ pub struct Run {
     /// units of fuel (about one per instruction; deterministic); N >= 1
     #[argh(option)]
     pub fuel: Option<u64>,
+    /// refuse a WebAssembly module that imports WASI functions cordon does
+    /// not implement (exit 111), instead of their returning ENOSYS
+    #[argh(switch)]
+    pub strict_wasi: bool,
     /// write one JSON object per line to FILE for each event: the vm
     /// process's events, a seccomp violation (process, syscall number,
     /// name, arch) and the end (exit status, cause, reason)

@@ -143,6 +143,7 @@ fn run_sandbox(run: &cli::Run) -> ExitCode {
         jail,
         events: run.events.clone(),
         fuel: run.fuel,
+        strict_wasi: run.strict_wasi,
         wasm_runtime: WASM_RUNTIME,
     };
     match supervisor::run(&req) {

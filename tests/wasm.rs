@@ -348,3 +348,96 @@ fn fuel_stops_a_module_at_the_same_point_every_time() {
     run(&["--fuel", "0", path]).expect(64, "--fuel 0");
     run(&["--timeout", "0.3", path]).expect(124, "timeout after 0.3 s");
 }
+
+/// Every WASI function the runtime implements, with its signature.
+const ALL_SUPPORTED: &str = r#"
+  (import "wasi_snapshot_preview1" "args_get" (func (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "args_sizes_get" (func (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "clock_res_get" (func (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "clock_time_get" (func (param i32 i64 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "environ_get" (func (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "environ_sizes_get" (func (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_close" (func (param i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_fdstat_get" (func (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_prestat_dir_name" (func (param i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_prestat_get" (func (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_read" (func (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_seek" (func (param i32 i64 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "poll_oneoff" (func (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func (param i32)))
+  (import "wasi_snapshot_preview1" "random_get" (func (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "sched_yield" (func (result i32)))
+"#;
+
+#[test]
+fn every_supported_function_links_and_strict_mode_refuses_the_rest() {
+    let all = format!(
+        r#"(module {ALL_SUPPORTED} (memory (export "memory") 1) (func (export "_start")))"#
+    );
+    let path = module("all-supported", &all);
+    let path = path.to_str().expect("path");
+    assert_eq!(run(&[path]).code, 0);
+    assert_eq!(run(&["--strict-wasi", path]).code, 0);
+    let more = format!(
+        r#"(module {ALL_SUPPORTED}
+  (import "wasi_snapshot_preview1" "path_open"
+    (func (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "sock_send" (func (param i32 i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1) (func (export "_start")))"#
+    );
+    let path = module("unsupported", &more);
+    let path = path.to_str().expect("path");
+    assert_eq!(run(&[path]).code, 0);
+    run(&["--strict-wasi", path]).expect(
+        111,
+        "--strict-wasi: the module imports WASI functions the runtime does not implement: path_open, sock_send",
+    );
+}
+
+#[test]
+fn a_module_that_tries_every_escape_ends_cleanly() {
+    // Calls unsupported WASI functions (each must say ENOSYS), grows its
+    // memory until memory.grow says -1, then writes 100 MiB to stdout in
+    // 64 KiB writes, then exits 7.
+    let wat = format!(
+        r#"(module
+  (import "wasi_snapshot_preview1" "path_open"
+    (func $open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "sock_accept" (func $accept (param i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_raise" (func $raise (param i32) (result i32)))
+  {PRELUDE}
+  (func (export "_start") (local $i i32)
+    (if (i32.ne (call $open (i32.const 3) (i32.const 0) (i32.const 0) (i32.const 0)
+          (i32.const 0) (i64.const -1) (i64.const -1) (i32.const 0) (i32.const 0)) (i32.const 52))
+      (then (call $proc_exit (i32.const 1))))
+    (if (i32.ne (call $accept (i32.const 3) (i32.const 0) (i32.const 0)) (i32.const 52))
+      (then (call $proc_exit (i32.const 2))))
+    (if (i32.ne (call $raise (i32.const 9)) (i32.const 52))
+      (then (call $proc_exit (i32.const 3))))
+    (loop $grow (br_if $grow (i32.ne (memory.grow (i32.const 64)) (i32.const -1))))
+    (loop $write
+      (call $print (i32.const 1) (i32.const 65536) (i32.const 65536))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $write (i32.lt_u (local.get $i) (i32.const 1600))))
+    (call $proc_exit (i32.const 7))))"#
+    );
+    let path = module("escape", &wat);
+    // To a file: 100 MiB would fill a pipe nobody reads until the end.
+    let out_path = path.with_extension("out");
+    let out = std::fs::File::create(&out_path).expect("output file");
+    let child = common::cordon()
+        .arg("run")
+        .arg(&path)
+        .stdin(std::process::Stdio::null())
+        .stdout(out)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("cordon");
+    let (done, _) = common::wait_limited(child, std::time::Duration::from_secs(30));
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    assert_eq!(done.status.code(), Some(7), "{stderr}");
+    let written = std::fs::metadata(&out_path).expect("output").len();
+    assert_eq!(written, 100 << 20);
+    std::fs::remove_file(out_path).ok();
+}

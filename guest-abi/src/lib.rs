@@ -62,6 +62,29 @@ pub const PAGE_SIZE: u64 = 0x1000;
 /// Most RAM ranges a `BootInfo` can describe.
 pub const MAX_RAM_RANGES: usize = 2;
 
+/// The `wasi_snapshot_preview1` functions the Wasm runtime implements; it
+/// answers any other one with ENOSYS, and `cordon run --strict-wasi`
+/// refuses a module that imports one.
+pub const WASI_SUPPORTED: [&str; 17] = [
+    "args_get",
+    "args_sizes_get",
+    "clock_res_get",
+    "clock_time_get",
+    "environ_get",
+    "environ_sizes_get",
+    "fd_close",
+    "fd_fdstat_get",
+    "fd_prestat_dir_name",
+    "fd_prestat_get",
+    "fd_read",
+    "fd_seek",
+    "fd_write",
+    "poll_oneoff",
+    "proc_exit",
+    "random_get",
+    "sched_yield",
+];
+
 /// Exit statuses of the Wasm runtime (`guest-images/wasm`) for its own
 /// causes. A module's own status (`proc_exit`) is 0..=255; these are above
 /// it, and the supervisor maps them to cordon's exit codes when it runs the

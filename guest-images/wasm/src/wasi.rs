@@ -111,7 +111,7 @@ pub fn define(linker: &mut Linker<Ctx>, module: &Module) -> Result<(), wasmi::er
             |_: Caller<'_, Ctx>, code: i32| -> Result<(), Error> { Err(Error::i32_exit(code)) },
         )?;
     for import in module.imports() {
-        if import.module() != WASI || DEFINED.contains(&import.name()) {
+        if import.module() != WASI || guest_rt::abi::WASI_SUPPORTED.contains(&import.name()) {
             continue;
         }
         let Some(ty) = import.ty().func().cloned() else {
@@ -127,27 +127,6 @@ pub fn define(linker: &mut Linker<Ctx>, module: &Module) -> Result<(), wasmi::er
     }
     Ok(())
 }
-
-/// The WASI functions defined above.
-const DEFINED: [&str; 17] = [
-    "args_sizes_get",
-    "args_get",
-    "environ_sizes_get",
-    "environ_get",
-    "fd_write",
-    "fd_read",
-    "fd_close",
-    "fd_seek",
-    "fd_fdstat_get",
-    "fd_prestat_get",
-    "fd_prestat_dir_name",
-    "clock_time_get",
-    "clock_res_get",
-    "sched_yield",
-    "proc_exit",
-    "random_get",
-    "poll_oneoff",
-];
 
 fn stdio_only(fd: i32, ok: i32) -> i32 {
     if (0..=2).contains(&fd) {

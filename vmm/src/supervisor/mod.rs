@@ -41,6 +41,9 @@ pub struct RunRequest {
     pub jail: Option<JailRequest>,
     /// `--events FILE`.
     pub events: Option<PathBuf>,
+    /// `--strict-wasi`: refuse a module that imports WASI functions the
+    /// runtime does not implement (instead of their returning ENOSYS).
+    pub strict_wasi: bool,
     /// `--fuel N`: a Wasm module is stopped after burning N units of fuel
     /// (about one per instruction), deterministically.
     pub fuel: Option<u64>,
@@ -117,6 +120,10 @@ pub enum SupervisorError {
     Spawn(#[from] SpawnError),
     #[error("cannot set up the jail (run `cordon check`; --no-jail is for debugging only)")]
     Jail(#[from] JailSetupError),
+    #[error(
+        "--strict-wasi: the module imports WASI functions the runtime does not implement: {0}"
+    )]
+    UnsupportedWasi(String),
     #[error("this cordon was built without the Wasm runtime")]
     NoWasmRuntime,
     #[error("cannot create the --events file {path}")]
@@ -147,6 +154,7 @@ impl SupervisorError {
             | SupervisorError::Events { .. }
             | SupervisorError::BootInfo(_) => ExitCause::Usage,
             SupervisorError::Resource(e) => e.cause(),
+            SupervisorError::UnsupportedWasi(_) => ExitCause::WasmLink,
             SupervisorError::Devices(DeviceSetupError::Disk { .. }) => ExitCause::ImageUnreadable,
             SupervisorError::Devices(_) => ExitCause::DeviceFailed,
             SupervisorError::Cpuid(_)
@@ -214,23 +222,46 @@ fn supported_cpuid(_: &kvm_ioctls::Kvm) -> Result<Vec<crate::config::CpuidEntry>
 /// The devices a Wasm module gets: the consoles if it imports WASI's
 /// stdio calls, the rng if it imports `random_get`, besides what was asked
 /// for. A module whose imports cannot be read (or that is larger than guest
-/// memory) gets both; the runtime then says what is wrong with it.
-fn wasm_devices(module: &std::fs::File, asked: &DeviceRequest, limit: u64) -> DeviceRequest {
+/// memory) gets both; the runtime then says what is wrong with it. With
+/// `--strict-wasi`, a module that imports a WASI function the runtime does
+/// not implement is refused here.
+fn wasm_devices(
+    module: &std::fs::File,
+    req: &RunRequest,
+) -> Result<DeviceRequest, SupervisorError> {
     use std::io::Read;
     let mut bytes = Vec::new();
-    let read = module.take(limit).read_to_end(&mut bytes);
-    let needs = read
+    let read = module.take(req.mem_mib << 20).read_to_end(&mut bytes);
+    let readable = read
         .ok()
-        .and_then(|_| wasm_imports::needs(&bytes).ok())
-        .unwrap_or(wasm_imports::Needs {
+        .and_then(|_| wasm_imports::wasi_functions(&bytes).ok());
+    if req.strict_wasi {
+        let names = readable.as_deref().unwrap_or_default();
+        let unsupported: Vec<String> = names
+            .iter()
+            .filter(|n| {
+                !guest_abi::WASI_SUPPORTED
+                    .iter()
+                    .any(|s| s.as_bytes() == **n)
+            })
+            .map(|n| String::from_utf8_lossy(n).into_owned())
+            .collect();
+        if !unsupported.is_empty() {
+            return Err(SupervisorError::UnsupportedWasi(unsupported.join(", ")));
+        }
+    }
+    let needs = readable.map_or(
+        wasm_imports::Needs {
             console: true,
             rng: true,
-        });
-    DeviceRequest {
-        console: asked.console || needs.console,
-        rng: asked.rng || needs.rng,
-        ..asked.clone()
-    }
+        },
+        |names| wasm_imports::Needs::of(&names),
+    );
+    Ok(DeviceRequest {
+        console: req.devices.console || needs.console,
+        rng: req.devices.rng || needs.rng,
+        ..req.devices.clone()
+    })
 }
 
 /// The supervisor's own filter, once every process is started: what is
@@ -261,7 +292,7 @@ pub fn run(req: &RunRequest) -> Result<Outcome, SupervisorError> {
         resources::Image::Wasm(file) => (resources::sealed_image(req.wasm_runtime)?, Some(file)),
     };
     let devices_wanted = match &module {
-        Some(file) => wasm_devices(file, &req.devices, req.mem_mib << 20),
+        Some(file) => wasm_devices(file, req)?,
         None => req.devices.clone(),
     };
     bootinfo::check_size(&args, &req.env, devices_wanted.count())?;
@@ -364,6 +395,7 @@ mod tests {
             jail: None,
             events: None,
             fuel: None,
+            strict_wasi: false,
             wasm_runtime: &[],
         }
     }

@@ -26,17 +26,19 @@ pub struct Needs {
     pub rng: bool,
 }
 
-/// What `wasi_snapshot_preview1` functions `module` imports call for.
-pub fn needs(module: &[u8]) -> Result<Needs, Unreadable> {
-    let mut needs = Needs::default();
-    for name in wasi_functions(module)? {
-        match name {
-            b"fd_write" | b"fd_read" | b"fd_pwrite" | b"fd_pread" => needs.console = true,
-            b"random_get" => needs.rng = true,
-            _ => {}
+impl Needs {
+    /// What the WASI functions `names` call for.
+    pub fn of(names: &[&[u8]]) -> Needs {
+        let mut needs = Needs::default();
+        for name in names {
+            match *name {
+                b"fd_write" | b"fd_read" | b"fd_pwrite" | b"fd_pread" => needs.console = true,
+                b"random_get" => needs.rng = true,
+                _ => {}
+            }
         }
+        needs
     }
-    Ok(needs)
 }
 
 /// The names of the functions `module` imports from
@@ -162,6 +164,10 @@ mod tests {
         m.push(imports.len() as u8);
         m.extend_from_slice(&imports);
         m
+    }
+
+    fn needs(module: &[u8]) -> Result<Needs, Unreadable> {
+        Ok(Needs::of(&wasi_functions(module)?))
     }
 
     #[test]
