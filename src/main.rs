@@ -5,7 +5,8 @@
 
 mod cli;
 mod device_role;
-mod logger;
+
+use cordon::logger;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -13,18 +14,9 @@ use std::time::Duration;
 use vmm::exit::ExitCause;
 use vmm::supervisor::{self, DeviceRequest, JailRequest, LimitOverrides, RunRequest};
 
-/// The Wasm runtime (`guest-images/wasm`), embedded so that `cordon run
-/// app.wasm` needs no other file.
-const WASM_RUNTIME: &[u8] = include_bytes!(concat!(env!("CORDON_GUEST_DIR"), "/wasm"));
-
 fn main() -> ExitCode {
+    cordon::serve_if_spawned();
     let argv: Vec<String> = std::env::args().collect();
-    if let Some(role) = argv
-        .get(1)
-        .and_then(|arg| vmm::spawn::Role::ALL.into_iter().find(|r| r.arg() == arg))
-    {
-        run_role(role, &argv[2..]);
-    }
     let strs: Vec<&str> = argv.iter().map(String::as_str).collect();
     let parsed =
         <cli::Cordon as argh::FromArgs>::from_args(&["cordon"], strs.get(1..).unwrap_or(&[]));
@@ -48,42 +40,6 @@ fn main() -> ExitCode {
             logger::init("device", device.log_level.unwrap_or(log::LevelFilter::Warn));
             device_role::standalone(&device)
         }
-    }
-}
-
-/// A child process started by the spawn helper: `cordon vm KEPT MODE`,
-/// `cordon device-block KEPT MODE`, ... Not user commands. Its jail comes
-/// first, before any thread or allocation of note.
-fn run_role(role: vmm::spawn::Role, args: &[String]) -> ! {
-    // SAFETY: fstat only writes into `st`, which we own.
-    let is_child = unsafe {
-        let mut st: libc::stat = std::mem::zeroed();
-        libc::fstat(vmm::spawn::CONTROL_FD, &mut st) == 0
-            && st.st_mode & libc::S_IFMT == libc::S_IFSOCK
-    };
-    let parsed = match args {
-        [kept, mode] => kept.parse().ok().zip(vmm::spawn::ChildMode::parse(mode)),
-        _ => None,
-    };
-    let (Some((kept, mode)), true) = (parsed, is_child) else {
-        eprintln!(
-            "cordon: `cordon {}` is started by `cordon run`, not by hand",
-            role.arg()
-        );
-        std::process::exit(i32::from(ExitCause::Usage.code()));
-    };
-    if let Err(e) = vmm::spawn::child::enter_jail(role, kept, mode) {
-        eprintln!(
-            "cordon: {}: cannot enter the jail: {}",
-            role.arg(),
-            vmm::error_chain(&e)
-        );
-        std::process::exit(i32::from(ExitCause::HostUnsupported.code()));
-    }
-    logger::init(role.arg(), log::LevelFilter::Warn);
-    match role {
-        vmm::spawn::Role::Vm => vmm::vm::main(mode),
-        vmm::spawn::Role::Device(kind) => device_role::spawned(kind),
     }
 }
 
@@ -144,7 +100,9 @@ fn run_sandbox(run: &cli::Run) -> ExitCode {
         events: run.events.clone(),
         fuel: run.fuel,
         strict_wasi: run.strict_wasi,
-        wasm_runtime: WASM_RUNTIME,
+        argv0: None,
+        embedded: false,
+        wasm_runtime: cordon::WASM_RUNTIME,
     };
     match supervisor::run(&req) {
         Ok(outcome) => {

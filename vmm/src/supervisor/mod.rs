@@ -41,6 +41,12 @@ pub struct RunRequest {
     pub jail: Option<JailRequest>,
     /// `--events FILE`.
     pub events: Option<PathBuf>,
+    /// argv[0] for the guest instead of the image's file name.
+    pub argv0: Option<String>,
+    /// Run inside another program (the embedding API): the calling
+    /// process keeps its SIGINT and SIGTERM and gets no seccomp filter of
+    /// cordon's; the sandbox's own processes are jailed all the same.
+    pub embedded: bool,
     /// `--strict-wasi`: refuse a module that imports WASI functions the
     /// runtime does not implement (instead of their returning ENOSYS).
     pub strict_wasi: bool,
@@ -196,12 +202,15 @@ fn validate(req: &RunRequest, host_mib: u64, max_cpus: u32) -> Result<(), Superv
     Ok(())
 }
 
-/// The guest's argv: the image's file name, then the request's args.
+/// The guest's argv: the image's file name (or `argv0`), then the
+/// request's args.
 fn guest_argv(req: &RunRequest) -> Vec<String> {
-    let name = req.image.file_name().map_or_else(
-        || req.image.display().to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    );
+    let name = req.argv0.clone().unwrap_or_else(|| {
+        req.image.file_name().map_or_else(
+            || req.image.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        )
+    });
     std::iter::once(name)
         .chain(req.args.iter().cloned())
         .collect()
@@ -298,7 +307,11 @@ pub fn run(req: &RunRequest) -> Result<Outcome, SupervisorError> {
     bootinfo::check_size(&args, &req.env, devices_wanted.count())?;
     let memory = resources::guest_memory(req.mem_mib << 20)?;
     let exe = resources::own_executable()?;
-    let signals = signals::StopSignals::new().map_err(SupervisorError::Signals)?;
+    let signals = if req.embedded {
+        signals::StopSignals::none()
+    } else {
+        signals::StopSignals::new().map_err(SupervisorError::Signals)?
+    };
     let log_level = req.log_level.to_string().to_lowercase();
     let jail = match &req.jail {
         Some(j) => {
@@ -333,7 +346,7 @@ pub fn run(req: &RunRequest) -> Result<Outcome, SupervisorError> {
         .collect();
     // Read while the vm process is still starting (see VmConfig::cpuid).
     let cpuid = supported_cpuid(&host.system)?;
-    if let Some(j) = &req.jail {
+    if let (Some(j), false) = (&req.jail, req.embedded) {
         jail_self(j.seccomp)?;
     }
     // The vm process has its own copies now.
@@ -396,6 +409,8 @@ mod tests {
             events: None,
             fuel: None,
             strict_wasi: false,
+            argv0: None,
+            embedded: false,
             wasm_runtime: &[],
         }
     }

@@ -1,0 +1,120 @@
+//! The builder behind the embedding API: one sandbox, run to its end.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use vmm::config::DEFAULT_CONSOLE_BUDGET;
+use vmm::supervisor::{self, DeviceRequest, JailRequest, Outcome, RunRequest, SupervisorError};
+
+/// A sandbox to run: an image (an ELF unikernel or a WebAssembly module,
+/// recognised by content), its arguments, environment and limits.
+#[derive(Clone, Debug)]
+pub struct Sandbox {
+    req: RunRequest,
+}
+
+impl Sandbox {
+    /// A sandbox for the image at `path`, with `cordon run`'s defaults:
+    /// 64 MiB, one vCPU, no timeout, the whole jail.
+    pub fn new(path: impl Into<PathBuf>) -> Sandbox {
+        Sandbox {
+            req: RunRequest {
+                image: path.into(),
+                mem_mib: vmm::config::DEFAULT_MEM_MIB,
+                cpus: 1,
+                timeout: None,
+                args: Vec::new(),
+                env: Vec::new(),
+                console_budget: DEFAULT_CONSOLE_BUDGET,
+                log_level: log::LevelFilter::Warn,
+                devices: DeviceRequest::default(),
+                jail: Some(JailRequest {
+                    seccomp: jail::seccomp::Mode::Enforce,
+                    limits: Default::default(),
+                }),
+                events: None,
+                fuel: None,
+                strict_wasi: false,
+                argv0: None,
+                embedded: true,
+                wasm_runtime: crate::WASM_RUNTIME,
+            },
+        }
+    }
+
+    /// Appends one argument for the guest (after argv[0]).
+    pub fn arg(mut self, arg: impl Into<String>) -> Sandbox {
+        self.req.args.push(arg.into());
+        self
+    }
+
+    /// Appends arguments for the guest.
+    pub fn args<I: IntoIterator<Item = S>, S: Into<String>>(mut self, args: I) -> Sandbox {
+        self.req.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// Adds KEY=VALUE to the guest's environment (which starts empty).
+    pub fn env(mut self, key: &str, value: &str) -> Sandbox {
+        self.req.env.push(format!("{key}={value}"));
+        self
+    }
+
+    /// The guest's argv[0] (default: the image's file name).
+    pub fn argv0(mut self, name: impl Into<String>) -> Sandbox {
+        self.req.argv0 = Some(name.into());
+        self
+    }
+
+    /// Guest memory in MiB.
+    pub fn mem_mib(mut self, mib: u64) -> Sandbox {
+        self.req.mem_mib = mib;
+        self
+    }
+
+    /// vCPUs.
+    pub fn cpus(mut self, cpus: u32) -> Sandbox {
+        self.req.cpus = cpus;
+        self
+    }
+
+    /// Stops the sandbox after `timeout` (exit cause `Timeout`).
+    pub fn timeout(mut self, timeout: Duration) -> Sandbox {
+        self.req.timeout = Some(timeout);
+        self
+    }
+
+    /// Stops a WebAssembly module after `fuel` units (deterministic).
+    pub fn fuel(mut self, fuel: u64) -> Sandbox {
+        self.req.fuel = Some(fuel);
+        self
+    }
+
+    /// Refuses a module that imports WASI functions cordon lacks.
+    pub fn strict_wasi(mut self) -> Sandbox {
+        self.req.strict_wasi = true;
+        self
+    }
+
+    /// Attaches the virtio consoles and rng for a unikernel (a Wasm module
+    /// gets what its imports call for without asking).
+    pub fn devices(mut self, console: bool, rng: bool) -> Sandbox {
+        self.req.devices.console = console;
+        self.req.devices.rng = rng;
+        self
+    }
+
+    /// Writes the sandbox's events as JSON lines to `path` (as `--events`).
+    pub fn events(mut self, path: impl Into<PathBuf>) -> Sandbox {
+        self.req.events = Some(path.into());
+        self
+    }
+
+    /// Runs the sandbox to its end: how it ended (the guest's status, or
+    /// cordon's cause with its reason and any seccomp violation), or why it
+    /// could not start. The calling process must have called
+    /// [`crate::serve_if_spawned`] at the top of its `main`.
+    pub fn run(self) -> Result<Outcome, SupervisorError> {
+        supervisor::run(&self.req)
+    }
+}
