@@ -3,6 +3,10 @@
 //! reports how it ended.
 //!
 //!     cargo run --release --example embed -- examples/hello.wasm
+//!     cargo run --release --example embed -- --bytes examples/hello.wasm
+//!
+//! With `--bytes` the module is read into memory first and handed over as
+//! bytes (`Sandbox::wasm_bytes`).
 //!
 //! The sandbox's vm and console processes are re-executions of this very
 //! binary: `serve_if_spawned` turns them into what they are.
@@ -12,10 +16,26 @@ use std::time::Duration;
 
 fn main() -> ExitCode {
     cordon::serve_if_spawned();
-    let module = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "examples/hello.wasm".into());
-    let outcome = cordon::Sandbox::new(&module)
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (bytes, module) = match args.as_slice() {
+        [flag, path] if flag == "--bytes" => (true, path.clone()),
+        [path] => (false, path.clone()),
+        _ => (false, "examples/hello.wasm".to_string()),
+    };
+    let sandbox = if bytes {
+        let read =
+            std::fs::read(&module).and_then(|b| cordon::Sandbox::wasm_bytes("module.wasm", &b));
+        match read {
+            Ok(sandbox) => sandbox,
+            Err(e) => {
+                eprintln!("embed: cannot read {module}: {e}");
+                return ExitCode::from(66);
+            }
+        }
+    } else {
+        cordon::Sandbox::new(&module)
+    };
+    let outcome = sandbox
         .env("EMBEDDED_BY", "examples/embed.rs")
         .mem_mib(64)
         .timeout(Duration::from_secs(10))

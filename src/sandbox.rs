@@ -1,6 +1,9 @@
 //! The builder behind the embedding API: one sandbox, run to its end.
 
+use std::io::Write;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use vmm::config::DEFAULT_CONSOLE_BUDGET;
@@ -11,6 +14,9 @@ use vmm::supervisor::{self, DeviceRequest, JailRequest, Outcome, RunRequest, Sup
 #[derive(Clone, Debug)]
 pub struct Sandbox {
     req: RunRequest,
+    /// The memfd holding the bytes of [`Sandbox::wasm_bytes`], open while
+    /// the sandbox may run.
+    _bytes: Option<Arc<OwnedFd>>,
 }
 
 impl Sandbox {
@@ -39,7 +45,38 @@ impl Sandbox {
                 embedded: true,
                 wasm_runtime: crate::WASM_RUNTIME,
             },
+            _bytes: None,
         }
+    }
+
+    /// A sandbox for a WebAssembly module given as bytes; `name` is its
+    /// argv[0]. The bytes are kept in a sealed memfd the supervisor opens
+    /// like a file.
+    pub fn wasm_bytes(name: &str, bytes: &[u8]) -> std::io::Result<Sandbox> {
+        // SAFETY: memfd_create takes a NUL-terminated name and flags.
+        let raw = unsafe {
+            libc::memfd_create(
+                c"cordon-module".as_ptr(),
+                libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
+            )
+        };
+        if raw < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: memfd_create succeeded; the fd is new and ours.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let mut file = std::fs::File::from(fd.try_clone()?);
+        file.write_all(bytes)?;
+        let seals =
+            libc::F_SEAL_WRITE | libc::F_SEAL_GROW | libc::F_SEAL_SHRINK | libc::F_SEAL_SEAL;
+        // SAFETY: fcntl on our own memfd.
+        if unsafe { libc::fcntl(raw, libc::F_ADD_SEALS, seals) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
+        let mut sandbox = Sandbox::new(path).argv0(name);
+        sandbox._bytes = Some(Arc::new(fd));
+        Ok(sandbox)
     }
 
     /// Appends one argument for the guest (after argv[0]).

@@ -51,3 +51,18 @@ fn the_api_reports_cordons_causes() {
     assert_eq!(missing.status.code(), Some(66));
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn a_module_given_as_bytes_runs() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let out = Command::new(example())
+        .args(["--bytes", &format!("{root}/examples/hello.wasm")])
+        .output()
+        .expect("run the example");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "Hello from WebAssembly in a cordon!\n"
+    );
+}
