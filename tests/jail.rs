@@ -120,6 +120,15 @@ fn threads(pid: i32) -> Vec<(String, HashMap<String, String>)> {
         .collect()
 }
 
+/// Whether `pid` has a handler for SIGSYS (SigCgt in /proc).
+fn catches_sigsys(pid: i32) -> bool {
+    let caught = status(&format!("/proc/{pid}/status"))
+        .get("SigCgt")
+        .and_then(|m| u64::from_str_radix(m, 16).ok())
+        .unwrap_or(0);
+    caught & (1 << (libc::SIGSYS - 1)) != 0
+}
+
 fn stop(child: &Child) {
     // SAFETY: kill takes a pid and a signal; the child is ours.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
@@ -245,6 +254,16 @@ fn a_jailed_process_stopped_by_sigsys_is_reported_with_the_violation_code() {
             .iter()
             .find(|&&p| name(p).starts_with(victim))
             .expect("victim");
+        // pid 1 of its pid namespace ignores a signal from outside that it
+        // has no handler for: wait until the reporter is installed.
+        let deadline = Instant::now() + GONE_WITHIN;
+        while !catches_sigsys(pid) {
+            assert!(
+                Instant::now() < deadline,
+                "{victim} never installed its reporter"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
         // SAFETY: kill takes a pid and a signal.
         unsafe { libc::kill(pid, libc::SIGSYS) };
         let (out, _) = wait_limited(sandbox, GONE_WITHIN);
