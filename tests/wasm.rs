@@ -441,3 +441,33 @@ fn a_module_that_tries_every_escape_ends_cleanly() {
     assert_eq!(written, 100 << 20);
     std::fs::remove_file(out_path).ok();
 }
+
+#[test]
+fn hostile_pointers_get_efault_not_a_crash() {
+    // Every pointer argument out of the module's one page: each call must
+    // return EFAULT (21); the exit status sums the results / 21 (expect 7).
+    let wat = format!(
+        r#"(module
+  (import "wasi_snapshot_preview1" "args_get" (func $args_get (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "environ_sizes_get" (func $env_sizes (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "clock_time_get" (func $now (param i32 i64 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_fdstat_get" (func $fdstat (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "random_get" (func $random (param i32 i32) (result i32)))
+  {PRELUDE}
+  (func (export "_start") (local $sum i32)
+    ;; an iovec that points past the end, and a count that runs past it
+    (i32.store (i32.const 0) (i32.const 65530))
+    (i32.store (i32.const 4) (i32.const 100))
+    (local.set $sum (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+    (local.set $sum (i32.add (local.get $sum)
+      (call $fd_write (i32.const 1) (i32.const 65528) (i32.const 1000000) (i32.const 8))))
+    (local.set $sum (i32.add (local.get $sum) (call $args_get (i32.const -4) (i32.const 0))))
+    (local.set $sum (i32.add (local.get $sum) (call $env_sizes (i32.const 65534) (i32.const 0))))
+    (local.set $sum (i32.add (local.get $sum) (call $now (i32.const 1) (i64.const 0) (i32.const 65532))))
+    (local.set $sum (i32.add (local.get $sum) (call $fdstat (i32.const 1) (i32.const 65520))))
+    (local.set $sum (i32.add (local.get $sum) (call $random (i32.const 65000) (i32.const 1000))))
+    (call $proc_exit (i32.div_u (local.get $sum) (i32.const 21)))))"#
+    );
+    let r = run_module("efault", &wat, &[]);
+    assert_eq!(r.code, 7, "{}\n{}", r.stdout, r.stderr);
+}
