@@ -12,8 +12,9 @@ fn seccomp_mode(value: &str) -> Result<SeccompMode, String> {
     }
 }
 
-/// cordon: run untrusted code (unikernels now; Wasm, containers and Linux
-/// guests later) in KVM micro-VMs whose parts run as separate processes.
+/// cordon: run untrusted code (WebAssembly modules and unikernels now;
+/// containers and Linux guests later) in KVM micro-VMs whose parts run as
+/// separate, jailed processes.
 #[derive(FromArgs, Debug)]
 pub struct Cordon {
     #[argh(subcommand)]
@@ -28,8 +29,10 @@ pub enum Command {
     Device(Device),
 }
 
-/// Boot IMAGE (an x86_64 ELF unikernel following Guest ABI v1, see
-/// docs/guest-abi.md) in a new micro-VM and exit with the guest's status.
+/// Run IMAGE in a new micro-VM and exit with its status: a WebAssembly
+/// module (a WASI preview1 command, run by cordon's embedded Wasm runtime;
+/// see the README's WASI table) or an x86_64 ELF unikernel following Guest
+/// ABI v1 (docs/guest-abi.md).
 /// Causes of cordon's own (bad image, vCPU fault, timeout, ...) exit with the
 /// codes in the README and one stderr line saying why.
 #[derive(FromArgs, Debug)]
@@ -110,10 +113,10 @@ pub struct Run {
     /// more logging (-v info, -vv debug, -vvv trace)
     #[argh(switch, short = 'v')]
     pub verbose: u8,
-    /// the image to boot, recognised by its content
+    /// the module or image to run, recognised by its content
     #[argh(positional)]
     pub image: std::path::PathBuf,
-    /// arguments for the guest (after `--`); the guest sees the image's file
+    /// arguments for the guest or module (after `--`); it sees the file's
     /// name as argv[0]
     #[argh(positional, greedy)]
     pub args: Vec<String>,
