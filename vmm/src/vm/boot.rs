@@ -62,6 +62,25 @@ fn read_image(file: &mut File, limit: u64) -> Result<Vec<u8>, BootError> {
     Ok(bytes)
 }
 
+/// Another `VmFd` on the same VM (a dup of its fd), for the devices, which
+/// register ioeventfds from the vCPU threads.
+fn second_handle(kvm: &Kvm, vm: &VmFd) -> Result<VmFd, BootError> {
+    // SAFETY: dup of an open fd we own; the new fd is ours.
+    let fd = unsafe {
+        libc::fcntl(
+            std::os::fd::AsRawFd::as_raw_fd(vm),
+            libc::F_DUPFD_CLOEXEC,
+            0,
+        )
+    };
+    if fd < 0 {
+        return Err(BootError::EventFd(std::io::Error::last_os_error()));
+    }
+    // SAFETY: `fd` is a VM fd of this process, owned by nobody else; the
+    // VmFd takes it over.
+    unsafe { kvm.create_vmfd_from_rawfd(fd) }.map_err(kvm_err("open a second handle on the VM"))
+}
+
 /// Reads the module, at most `limit` bytes (the free guest memory).
 fn read_module(mut file: File, limit: u64) -> Result<Vec<u8>, BootError> {
     // Sized up front: growing a large buffer would mremap, which the vm
@@ -138,7 +157,7 @@ pub fn boot(config: &VmConfig) -> Result<BootedVm, BootError> {
     let (devices, calls) = if config.devices.is_empty() {
         (Devices::none(&mem), Vec::new())
     } else {
-        Devices::connect(&config.devices, &vm, &mem, &memfd)?
+        Devices::connect(&config.devices, second_handle(&kvm, &vm)?, &mem, &memfd)?
     };
     let tsc_khz = fds.first().and_then(|v| v.get_tsc_khz().ok()).unwrap_or(0);
     let boot_time_ns = SystemTime::now()

@@ -1,6 +1,13 @@
 //! The vm process's virtio devices: one 4 KiB slot each in the device
-//! window, connected to their backends at boot, with KVM ioeventfds on
-//! QueueNotify so queue kicks never exit to userspace.
+//! window, connected to their backends at boot.
+//!
+//! A queue's kicks (QueueNotify writes) first exit to userspace, where the
+//! vm process passes them on (~25 us each on kvm_pvm). After
+//! `REGISTER_AFTER` of them the queue gets a KVM ioeventfd, and later kicks
+//! never leave the kernel. An ioeventfd is not free: registering it and
+//! taking it back at the end each wait for an SRCU grace period (~1-1.5 ms
+//! each here), so a short-lived sandbox that kicks a queue a few times
+//! (`hello.wasm`) is faster without one, and a busy queue gets one early.
 
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::os::unix::net::UnixStream;
@@ -19,16 +26,13 @@ use crate::virtio::vhost::{VhostDevice, VhostError};
 /// Bytes of the device window each device gets.
 pub const SLOT_SIZE: u64 = guest_abi::virtio_mmio::WINDOW_SIZE;
 
+/// Kicks of one queue handled in userspace before it gets an ioeventfd.
+const REGISTER_AFTER: u32 = 16;
+
 #[derive(Debug, thiserror::Error)]
 pub enum DevicesError {
     #[error("{name}: cannot connect to its backend")]
     Connect { name: String, source: VhostError },
-    #[error("{name}: KVM refused the ioeventfd for queue {queue}")]
-    IoEvent {
-        name: String,
-        queue: usize,
-        source: kvm_ioctls::Error,
-    },
     #[error("more devices than slots in the device window")]
     TooMany,
     #[error("cannot duplicate a call eventfd")]
@@ -39,6 +43,18 @@ pub enum DevicesError {
 pub struct Devices {
     slots: Vec<Mutex<VirtioDevice>>,
     memory: GuestMemoryMmap,
+    /// A second handle on the VM, for registering ioeventfds (none without
+    /// devices).
+    vm: Option<VmFd>,
+    /// Per slot and queue: kicks seen in userspace, and whether the queue's
+    /// ioeventfd is registered.
+    kicks: Vec<Mutex<Vec<QueueKicks>>>,
+}
+
+#[derive(Clone, Copy, Default)]
+struct QueueKicks {
+    seen: u32,
+    registered: bool,
 }
 
 /// A backend's call eventfd and the slot it belongs to, for the poll loop.
@@ -52,7 +68,7 @@ impl Devices {
     /// registers the ioeventfds. Returns the devices and their call fds.
     pub fn connect(
         specs: &[DeviceSpec],
-        vm: &VmFd,
+        vm: VmFd,
         memory: &GuestMemoryMmap,
         memfd: &impl AsRawFd,
     ) -> Result<(Devices, Vec<CallFd>), DevicesError> {
@@ -60,6 +76,7 @@ impl Devices {
             return Err(DevicesError::TooMany);
         }
         let mut slots = Vec::with_capacity(specs.len());
+        let mut kicks = Vec::with_capacity(specs.len());
         let mut calls = Vec::new();
         for (slot, spec) in specs.iter().enumerate() {
             // SAFETY: the supervisor passed this connected socket at this
@@ -73,42 +90,73 @@ impl Devices {
                         name: name.clone(),
                         source,
                     })?;
-            let notify = base(slot) + QUEUE_NOTIFY_OFFSET;
-            for (queue, kick) in vhost.kicks.iter().enumerate() {
-                vm.register_ioevent(kick, &IoEventAddress::Mmio(notify), queue as u32)
-                    .map_err(|source| DevicesError::IoEvent {
-                        name: name.clone(),
-                        queue,
-                        source,
-                    })?;
-            }
             for call in &vhost.calls {
                 calls.push(CallFd {
                     slot,
                     fd: call.try_clone().map_err(DevicesError::Dup)?,
                 });
             }
+            kicks.push(Mutex::new(vec![QueueKicks::default(); vhost.kicks.len()]));
             slots.push(Mutex::new(VirtioDevice::new(kind, name, vhost)));
         }
         Ok((
             Devices {
                 slots,
                 memory: memory.clone(),
+                vm: Some(vm),
+                kicks,
             },
             calls,
         ))
     }
 
-    /// Takes the ioeventfds back from KVM (see `run::teardown`).
-    pub fn unregister_ioevents(&self, vm: &VmFd) {
+    /// Takes the registered ioeventfds back from KVM (see `run::teardown`).
+    pub fn unregister_ioevents(&self) {
+        let Some(vm) = &self.vm else { return };
         for (slot, device) in self.slots.iter().enumerate() {
-            let Ok(device) = device.lock() else { continue };
-            let notify = base(slot) + QUEUE_NOTIFY_OFFSET;
+            let device = lock(device);
+            let queues = lock(&self.kicks[slot]);
+            let addr = IoEventAddress::Mmio(base(slot) + QUEUE_NOTIFY_OFFSET);
             for (queue, kick) in device.kicks().iter().enumerate() {
-                let addr = IoEventAddress::Mmio(notify);
+                if !queues.get(queue).is_some_and(|q| q.registered) {
+                    continue;
+                }
                 if let Err(e) = vm.unregister_ioevent(kick, &addr, queue as u32) {
                     log::debug!("cannot unregister an ioeventfd: {e}");
                 }
+            }
+        }
+    }
+
+    /// Counts a kick of `queue` of `slot` seen in userspace; the
+    /// `REGISTER_AFTER`th gives the queue its ioeventfd. A failed
+    /// registration is logged and the queue stays in userspace.
+    fn kicked(&self, slot: usize, queue: u32, device: &VirtioDevice) {
+        let (Some(vm), Some(queues)) = (&self.vm, self.kicks.get(slot)) else {
+            return;
+        };
+        let mut queues = lock(queues);
+        let Some(q) = queues.get_mut(queue as usize) else {
+            return;
+        };
+        q.seen = q.seen.saturating_add(1);
+        if q.registered || q.seen < REGISTER_AFTER {
+            return;
+        }
+        let Some(kick) = device.kicks().get(queue as usize) else {
+            return;
+        };
+        let addr = IoEventAddress::Mmio(base(slot) + QUEUE_NOTIFY_OFFSET);
+        match vm.register_ioevent(kick, &addr, queue) {
+            Ok(()) => q.registered = true,
+            Err(e) => {
+                // Not again for this queue: it keeps working in userspace.
+                q.registered = false;
+                q.seen = 0;
+                log::warn!(
+                    "{}: KVM refused the ioeventfd for queue {queue}: {e}",
+                    device.name
+                );
             }
         }
     }
@@ -118,6 +166,8 @@ impl Devices {
         Devices {
             slots: Vec::new(),
             memory: memory.clone(),
+            vm: None,
+            kicks: Vec::new(),
         }
     }
 
@@ -136,9 +186,13 @@ impl Devices {
     }
 
     fn slot(&self, addr: u64) -> Option<(&Mutex<VirtioDevice>, u64)> {
+        self.slot_index(addr).map(|(i, off)| (&self.slots[i], off))
+    }
+
+    fn slot_index(&self, addr: u64) -> Option<(usize, u64)> {
         let rel = addr.checked_sub(DEVICE_WINDOW_BASE)?;
-        let device = self.slots.get(usize::try_from(rel / SLOT_SIZE).ok()?)?;
-        Some((device, rel % SLOT_SIZE))
+        let index = usize::try_from(rel / SLOT_SIZE).ok()?;
+        (index < self.slots.len()).then_some((index, rel % SLOT_SIZE))
     }
 
     /// Serves a guest read if a device claims `addr`.
@@ -152,10 +206,16 @@ impl Devices {
 
     /// Serves a guest write if a device claims `addr`.
     pub fn write(&self, addr: u64, data: &[u8]) -> bool {
-        let Some((device, offset)) = self.slot(addr) else {
+        let Some((slot, offset)) = self.slot_index(addr) else {
             return false;
         };
-        lock(device).write(offset, data, &self.memory);
+        let mut device = lock(&self.slots[slot]);
+        device.write(offset, data, &self.memory);
+        if offset == QUEUE_NOTIFY_OFFSET {
+            if let Ok(queue) = <[u8; 4]>::try_from(data).map(u32::from_le_bytes) {
+                self.kicked(slot, queue, &device);
+            }
+        }
         true
     }
 
@@ -173,6 +233,6 @@ fn base(slot: usize) -> u64 {
 
 /// A device's lock; a vCPU that panicked holding it cannot have left the
 /// register file half-written in a way that matters more than stopping.
-fn lock(device: &Mutex<VirtioDevice>) -> std::sync::MutexGuard<'_, VirtioDevice> {
-    device.lock().unwrap_or_else(|e| e.into_inner())
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
