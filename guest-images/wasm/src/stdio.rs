@@ -3,12 +3,15 @@
 //! virtio-rng when cordon attached them, else the debug console for output,
 //! end of file for input and no entropy.
 
-use guest_virtio::{id, Console, Devices, Rng};
+use guest_virtio::{id, Console, Device, Devices, Rng};
 
 /// The devices behind fds 0, 1 and 2 and `random_get`.
 pub struct Stdio {
     console0: Option<Console>,
+    /// Set up on the first write to fd 2: most modules never write there,
+    /// and setting a console up costs a few dozen MMIO exits.
     console1: Option<Console>,
+    console1_device: Option<Device>,
     rng: Option<Rng>,
 }
 
@@ -24,7 +27,8 @@ impl Stdio {
         };
         Stdio {
             console0: console(0),
-            console1: console(1),
+            console1: None,
+            console1_device: devices.find(id::CONSOLE, 1),
             rng: devices.find(id::RNG, 0).and_then(|d| Rng::new(&d).ok()),
         }
     }
@@ -34,6 +38,12 @@ impl Stdio {
         let console = if fd == 1 {
             self.console0.as_mut()
         } else {
+            if self.console1.is_none() {
+                self.console1 = self
+                    .console1_device
+                    .take()
+                    .and_then(|d| Console::new(&d).ok());
+            }
             self.console1.as_mut()
         };
         match console {
