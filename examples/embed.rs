@@ -6,7 +6,8 @@
 //!     cargo run --release --example embed -- --bytes examples/hello.wasm
 //!
 //! With `--bytes` the module is read into memory first and handed over as
-//! bytes (`Sandbox::wasm_bytes`).
+//! bytes (`Sandbox::wasm_bytes`). With `--out FILE` the sandbox's stdout
+//! goes to FILE instead of this program's (`Sandbox::stdio`).
 //!
 //! The sandbox's vm and console processes are re-executions of this very
 //! binary: `serve_if_spawned` turns them into what they are.
@@ -16,7 +17,15 @@ use std::time::Duration;
 
 fn main() -> ExitCode {
     cordon::serve_if_spawned();
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let out = match args.iter().position(|a| a == "--out") {
+        Some(i) if i + 1 < args.len() => {
+            let file = args.remove(i + 1);
+            args.remove(i);
+            Some(file)
+        }
+        _ => None,
+    };
     let (bytes, module) = match args.as_slice() {
         [flag, path] if flag == "--bytes" => (true, path.clone()),
         [path] => (false, path.clone()),
@@ -34,6 +43,16 @@ fn main() -> ExitCode {
         }
     } else {
         cordon::Sandbox::new(&module)
+    };
+    let sandbox = match out {
+        None => sandbox,
+        Some(path) => match redirect(sandbox, &path) {
+            Ok(sandbox) => sandbox,
+            Err(e) => {
+                eprintln!("embed: cannot open {path}: {e}");
+                return ExitCode::from(73);
+            }
+        },
     };
     let outcome = sandbox
         .env("EMBEDDED_BY", "examples/embed.rs")
@@ -53,4 +72,14 @@ fn main() -> ExitCode {
             ExitCode::from(e.cause().code())
         }
     }
+}
+
+/// The sandbox's stdout to `path`; stdin from /dev/null; stderr this
+/// program's.
+fn redirect(sandbox: cordon::Sandbox, path: &str) -> std::io::Result<cordon::Sandbox> {
+    use std::os::fd::AsFd;
+    let stdin = std::fs::File::open("/dev/null")?;
+    let stdout = std::fs::File::create(path)?;
+    let stderr = std::io::stderr().as_fd().try_clone_to_owned()?;
+    Ok(sandbox.stdio(stdin, stdout, stderr))
 }

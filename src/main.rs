@@ -102,6 +102,7 @@ fn run_sandbox(run: &cli::Run) -> ExitCode {
         strict_wasi: run.strict_wasi,
         argv0: None,
         embedded: false,
+        stdio: None,
         wasm_runtime: cordon::WASM_RUNTIME,
     };
     match supervisor::run(&req) {

@@ -17,6 +17,8 @@ pub struct Sandbox {
     /// The memfd holding the bytes of [`Sandbox::wasm_bytes`], open while
     /// the sandbox may run.
     _bytes: Option<Arc<OwnedFd>>,
+    /// The handles of [`Sandbox::stdio`], open while the sandbox may run.
+    _stdio: Option<Arc<[OwnedFd; 3]>>,
 }
 
 impl Sandbox {
@@ -43,9 +45,11 @@ impl Sandbox {
                 strict_wasi: false,
                 argv0: None,
                 embedded: true,
+                stdio: None,
                 wasm_runtime: crate::WASM_RUNTIME,
             },
             _bytes: None,
+            _stdio: None,
         }
     }
 
@@ -138,6 +142,21 @@ impl Sandbox {
     pub fn devices(mut self, console: bool, rng: bool) -> Sandbox {
         self.req.devices.console = console;
         self.req.devices.rng = rng;
+        self
+    }
+
+    /// The sandbox's stdin, stdout and stderr (files, pipes, sockets)
+    /// instead of this process's: the guest's console and, for a module,
+    /// WASI fds 0-2; cordon's own log lines go to `stderr` too.
+    pub fn stdio(
+        mut self,
+        stdin: impl Into<OwnedFd>,
+        stdout: impl Into<OwnedFd>,
+        stderr: impl Into<OwnedFd>,
+    ) -> Sandbox {
+        let fds = Arc::new([stdin.into(), stdout.into(), stderr.into()]);
+        self.req.stdio = Some([0, 1, 2].map(|i| fds[i].as_raw_fd()));
+        self._stdio = Some(fds);
         self
     }
 

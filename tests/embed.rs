@@ -66,3 +66,28 @@ fn a_module_given_as_bytes_runs() {
         "Hello from WebAssembly in a cordon!\n"
     );
 }
+
+#[test]
+fn the_sandbox_writes_to_the_handles_it_is_given() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let dir = std::env::temp_dir().join(format!("cordon-embed-out-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("out.txt");
+    let out = Command::new(example())
+        .args(["--out", file.to_str().expect("path")])
+        .arg(format!("{root}/examples/hello.wasm"))
+        .output()
+        .expect("run the example");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&file).expect("output file"),
+        "Hello from WebAssembly in a cordon!\n"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}

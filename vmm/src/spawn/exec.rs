@@ -22,9 +22,9 @@ pub(super) struct JailFds {
 /// Everything `exec_child` uses, allocated before fork.
 pub(super) struct Plan<'a> {
     pub exe: RawFd,
-    /// /dev/null, for a stdin or stdout the role does not get.
-    pub null_stdin: Option<RawFd>,
-    pub null_stdout: Option<RawFd>,
+    /// What goes to fds 0, 1 and 2 (/dev/null, or the caller's stdio
+    /// handles); None leaves the fd as inherited.
+    pub stdio: [Option<RawFd>; 3],
     /// Moved to fds 3, 4, ...
     pub sources: &'a [RawFd],
     pub scratch: &'a mut [RawFd],
@@ -80,8 +80,7 @@ unsafe fn move_fds_and_exec(plan: Plan) -> ! {
     unsafe {
         let Plan {
             exe,
-            null_stdin,
-            null_stdout,
+            stdio,
             sources,
             scratch,
             argv,
@@ -100,12 +99,20 @@ unsafe fn move_fds_and_exec(plan: Plan) -> ! {
                 libc::_exit(127);
             }
         }
-        // With every source out of the way, stdio may be overwritten.
-        for (null, target) in [(null_stdin, 0), (null_stdout, 1)] {
-            if let Some(null) = null {
-                if libc::dup2(null, target) < 0 {
+        // Stdio sources out of the way too (one may sit on 0-2), then into
+        // place, before the other targets are written.
+        let mut stdio_tmp: [RawFd; 3] = [-1; 3];
+        for (tmp, fd) in stdio_tmp.iter_mut().zip(stdio) {
+            if let Some(fd) = fd {
+                *tmp = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, SCRATCH_FD);
+                if *tmp < 0 {
                     libc::_exit(127);
                 }
+            }
+        }
+        for (target, &tmp) in stdio_tmp.iter().enumerate() {
+            if tmp >= 0 && libc::dup2(tmp, target as RawFd) < 0 {
+                libc::_exit(127);
             }
         }
         for (i, &fd) in scratch.iter().take(sources.len()).enumerate() {

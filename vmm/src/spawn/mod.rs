@@ -147,12 +147,15 @@ fn kill_and_reap(pid: libc::pid_t) {
 }
 
 /// Starts `role` from `exe` with `keep` at fds 5, 6, ..., in `jail`'s
-/// sandbox (or unjailed for `--no-jail`, when `jail` is None).
+/// sandbox (or unjailed for `--no-jail`, when `jail` is None). The stdio
+/// the role has (`Role::stdio`) is `stdio` (stdin, stdout, stderr), or the
+/// caller's own; the rest is /dev/null.
 pub fn spawn(
     exe: &File,
     role: Role,
     keep: &[BorrowedFd],
     jail: Option<&SandboxJail>,
+    stdio: Option<[RawFd; 3]>,
 ) -> Result<Child, SpawnError> {
     if keep.len() > MAX_KEPT {
         return Err(SpawnError::TooManyFds(keep.len()));
@@ -178,6 +181,7 @@ pub fn spawn(
     argv.push(std::ptr::null());
     let envp = [std::ptr::null::<libc::c_char>()];
     let (stdin, stdout) = role.stdio();
+    let wanted = [stdin, stdout, true];
     let null = if stdin && stdout {
         None
     } else {
@@ -191,8 +195,10 @@ pub fn spawn(
     };
     let null_fd = null.as_ref().map(|f| f.as_raw_fd());
     let plan = exec::Plan {
-        null_stdin: null_fd.filter(|_| !stdin),
-        null_stdout: null_fd.filter(|_| !stdout),
+        stdio: [0, 1, 2].map(|i| match wanted[i] {
+            true => stdio.map(|fds| fds[i]),
+            false => null_fd,
+        }),
         exe: exe.as_raw_fd(),
         sources: &sources,
         scratch: &mut [0; MAX_KEPT + 2],

@@ -166,10 +166,11 @@ pub fn start(
     req: &DeviceRequest,
     log_level: &str,
     jail: Option<&SandboxJail>,
+    stdio: Option<[std::os::fd::RawFd; 3]>,
 ) -> Result<Vec<RunningDevice>, DeviceSetupError> {
     let mut running = Vec::new();
     for p in plan(req)? {
-        running.push(start_one(exe, p, log_level, jail)?);
+        running.push(start_one(exe, p, log_level, jail, stdio)?);
     }
     Ok(running)
 }
@@ -179,6 +180,7 @@ fn start_one(
     p: Planned,
     log_level: &str,
     jail: Option<&SandboxJail>,
+    stdio: Option<[std::os::fd::RawFd; 3]>,
 ) -> Result<RunningDevice, DeviceSetupError> {
     let name = p.names.join("+");
     let mut listeners = Vec::new();
@@ -192,12 +194,13 @@ fn start_one(
     if let Some((image, _)) = &p.image {
         keep.push(image.as_fd());
     }
-    let mut child = spawn::spawn(exe, Role::Device(p.kind), &keep, jail).map_err(|source| {
-        DeviceSetupError::Spawn {
-            name: name.clone(),
-            source,
-        }
-    })?;
+    let mut child =
+        spawn::spawn(exe, Role::Device(p.kind), &keep, jail, stdio).map_err(|source| {
+            DeviceSetupError::Spawn {
+                name: name.clone(),
+                source,
+            }
+        })?;
     let first = FIRST_KEPT_FD;
     let config = DeviceConfig {
         kind: p.kind,

@@ -41,6 +41,10 @@ pub struct RunRequest {
     pub jail: Option<JailRequest>,
     /// `--events FILE`.
     pub events: Option<PathBuf>,
+    /// The sandbox's stdin, stdout and stderr (for the console device and
+    /// the vm process's debug console) instead of this process's; the fds
+    /// must stay open until `run` returns.
+    pub stdio: Option<[std::os::fd::RawFd; 3]>,
     /// argv[0] for the guest instead of the image's file name.
     pub argv0: Option<String>,
     /// Run inside another program (the embedding API): the calling
@@ -322,7 +326,7 @@ pub fn run(req: &RunRequest) -> Result<Outcome, SupervisorError> {
         None => None,
     };
     // Device processes first: they start while the vm process does.
-    let running = devices::start(&exe, &devices_wanted, &log_level, jail.as_ref())?;
+    let running = devices::start(&exe, &devices_wanted, &log_level, jail.as_ref(), req.stdio)?;
     let external = devices::connect_external(&devices_wanted)?;
     let vm_ends: Vec<_> = running
         .iter()
@@ -333,7 +337,7 @@ pub fn run(req: &RunRequest) -> Result<Outcome, SupervisorError> {
     keep.extend(module.as_ref().map(|m| m.as_fd()));
     let first_socket = FIRST_KEPT_FD + keep.len() as i32;
     keep.extend(vm_ends.iter().map(|(_, _, end)| end.as_fd()));
-    let mut child = spawn::spawn(&exe, Role::Vm, &keep, jail.as_ref())?;
+    let mut child = spawn::spawn(&exe, Role::Vm, &keep, jail.as_ref(), req.stdio)?;
     log::debug!("vm process started, pid {}", child.pid);
     let device_specs = vm_ends
         .iter()
@@ -411,6 +415,7 @@ mod tests {
             strict_wasi: false,
             argv0: None,
             embedded: false,
+            stdio: None,
             wasm_runtime: &[],
         }
     }
