@@ -21,7 +21,8 @@
 //! and guest memory, starts the vm and device processes (each in its jail:
 //! namespaces, cgroup, empty root, Landlock, seccomp) and waits for the end.
 //! Unlike `cordon run`, it leaves the calling process's signals and
-//! seccomp state alone. The sandbox's stdio is the calling process's.
+//! seccomp state alone. The sandbox's stdio is the calling process's unless
+//! given with [`Sandbox::stdio`].
 //! Instead of calling [`serve_if_spawned`], a program may run the `cordon`
 //! binary itself (`cordon run ...`).
 
