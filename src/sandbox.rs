@@ -54,7 +54,7 @@ impl Sandbox {
     }
 
     /// A sandbox for a WebAssembly module given as bytes; `name` is its
-    /// argv[0]. The bytes are kept in a sealed memfd the supervisor opens
+    /// `argv[0]`. The bytes are kept in a sealed memfd the supervisor opens
     /// like a file.
     pub fn wasm_bytes(name: &str, bytes: &[u8]) -> std::io::Result<Sandbox> {
         // SAFETY: memfd_create takes a NUL-terminated name and flags.
@@ -83,7 +83,7 @@ impl Sandbox {
         Ok(sandbox)
     }
 
-    /// Appends one argument for the guest (after argv[0]).
+    /// Appends one argument for the guest (after `argv[0]`).
     pub fn arg(mut self, arg: impl Into<String>) -> Sandbox {
         self.req.args.push(arg.into());
         self
@@ -101,7 +101,7 @@ impl Sandbox {
         self
     }
 
-    /// The guest's argv[0] (default: the image's file name).
+    /// The guest's `argv[0]` (default: the image's file name).
     pub fn argv0(mut self, name: impl Into<String>) -> Sandbox {
         self.req.argv0 = Some(name.into());
         self
