@@ -153,6 +153,18 @@ fn an_unprivileged_user_runs_jailed_sandboxes_with_devices() {
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
     assert!(stdout.contains("rng-read: read 4096 bytes"), "{stdout}");
 
+    // The README's example, a WebAssembly module, as the user.
+    let wasm = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/hello.wasm");
+    let out = as_user(uid, gid, kvm, &["run", wasm]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout, "Hello from WebAssembly in a cordon!\n");
+
     // A path the user may not open is refused before anything starts.
     let root_only = dir.join("root-only.img");
     std::fs::write(&root_only, vec![0u8; 4096]).expect("image");

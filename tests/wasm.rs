@@ -471,3 +471,12 @@ fn hostile_pointers_get_efault_not_a_crash() {
     let r = run_module("efault", &wat, &[]);
     assert_eq!(r.code, 7, "{}\n{}", r.stdout, r.stderr);
 }
+
+#[test]
+fn no_jail_runs_modules_too() {
+    let hello = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/hello.wasm");
+    let r = run(&["--no-jail", hello]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, "Hello from WebAssembly in a cordon!\n");
+    assert!(r.stderr.contains("WARNING: --no-jail"), "{}", r.stderr);
+}
