@@ -63,7 +63,7 @@ fn run_role(role: Role, args: &[String]) -> ! {
     }
     logger::init(role.arg(), log::LevelFilter::Warn);
     match role {
-        Role::Vm => vmm::vm::main(mode),
+        Role::Vm => vmm::vm::main(mode, crate::WASM_RUNTIME),
         Role::Device(kind) => spawned(kind),
     }
 }

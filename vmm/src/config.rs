@@ -21,9 +21,10 @@ pub struct VmFds {
     pub kvm: i32,
     /// The guest memory memfd (sealed against resizing).
     pub memory: i32,
-    /// The image file, opened read-only: an ELF unikernel, or for a Wasm
-    /// module the Wasm runtime (a sealed memfd).
-    pub image: i32,
+    /// The image file, opened read-only (an ELF unikernel); None for a Wasm
+    /// module, which runs in the Wasm runtime this binary carries (the vm
+    /// process is a re-execution of the supervisor's own executable).
+    pub image: Option<i32>,
     /// The Wasm module (opened read-only) the runtime runs, if any.
     pub module: Option<i32>,
 }

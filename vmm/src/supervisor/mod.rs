@@ -297,12 +297,14 @@ pub fn run(req: &RunRequest) -> Result<Outcome, SupervisorError> {
             source,
         }
     })?;
+    // A module's image is the Wasm runtime, which the vm process takes
+    // from its own executable (the same as this one).
     let (image, module) = match resources::open_image(&req.image)? {
-        resources::Image::Elf(file) => (file, None),
+        resources::Image::Elf(file) => (Some(file), None),
         resources::Image::Wasm(_) if req.wasm_runtime.is_empty() => {
             return Err(SupervisorError::NoWasmRuntime)
         }
-        resources::Image::Wasm(file) => (resources::sealed_image(req.wasm_runtime)?, Some(file)),
+        resources::Image::Wasm(file) => (None, Some(file)),
     };
     let devices_wanted = match &module {
         Some(file) => wasm_devices(file, req)?,
@@ -333,8 +335,15 @@ pub fn run(req: &RunRequest) -> Result<Outcome, SupervisorError> {
         .flat_map(|d| d.vm_ends.iter())
         .chain(&external)
         .collect();
-    let mut keep = vec![host.kvm.as_fd(), memory.as_fd(), image.as_fd()];
-    keep.extend(module.as_ref().map(|m| m.as_fd()));
+    let mut keep = vec![host.kvm.as_fd(), memory.as_fd()];
+    let image_fd = image.as_ref().map(|f| {
+        keep.push(f.as_fd());
+        FIRST_KEPT_FD + keep.len() as i32 - 1
+    });
+    let module_fd = module.as_ref().map(|f| {
+        keep.push(f.as_fd());
+        FIRST_KEPT_FD + keep.len() as i32 - 1
+    });
     let first_socket = FIRST_KEPT_FD + keep.len() as i32;
     keep.extend(vm_ends.iter().map(|(_, _, end)| end.as_fd()));
     let mut child = spawn::spawn(&exe, Role::Vm, &keep, jail.as_ref(), req.stdio)?;
@@ -354,7 +363,6 @@ pub fn run(req: &RunRequest) -> Result<Outcome, SupervisorError> {
         jail_self(j.seccomp)?;
     }
     // The vm process has its own copies now.
-    let module_fd = module.as_ref().map(|_| FIRST_KEPT_FD + 3);
     let wasm = module.is_some();
     drop((host, image, memory, module));
     let config = VmConfig {
@@ -370,7 +378,7 @@ pub fn run(req: &RunRequest) -> Result<Outcome, SupervisorError> {
         fds: VmFds {
             kvm: FIRST_KEPT_FD,
             memory: FIRST_KEPT_FD + 1,
-            image: FIRST_KEPT_FD + 2,
+            image: image_fd,
             module: module_fd,
         },
         cpuid,

@@ -134,33 +134,6 @@ pub fn open_image(path: &Path) -> Result<Image, ResourceError> {
     })
 }
 
-/// A sealed memfd holding `bytes` (the Wasm runtime's ELF), to hand to the
-/// vm process as its image.
-pub fn sealed_image(bytes: &[u8]) -> Result<File, ResourceError> {
-    use std::io::Write;
-    let err = || ResourceError::Memfd(std::io::Error::last_os_error());
-    // SAFETY: memfd_create takes a NUL-terminated name and flags; it returns
-    // a new fd or -1.
-    let raw = unsafe {
-        libc::memfd_create(
-            c"cordon-wasm-runtime".as_ptr(),
-            libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
-        )
-    };
-    if raw < 0 {
-        return Err(err());
-    }
-    // SAFETY: memfd_create succeeded; we own the new fd.
-    let mut file = unsafe { File::from_raw_fd(raw) };
-    file.write_all(bytes).map_err(ResourceError::Memfd)?;
-    let seals = libc::F_SEAL_WRITE | libc::F_SEAL_GROW | libc::F_SEAL_SHRINK | libc::F_SEAL_SEAL;
-    // SAFETY: fcntl on our own memfd.
-    if unsafe { libc::fcntl(raw, libc::F_ADD_SEALS, seals) } != 0 {
-        return Err(err());
-    }
-    Ok(file)
-}
-
 /// Creates `bytes` of guest memory as a memfd sealed against growing and
 /// shrinking (never against writing: the guest writes it).
 pub fn guest_memory(bytes: u64) -> Result<OwnedFd, ResourceError> {

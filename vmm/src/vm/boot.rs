@@ -117,19 +117,26 @@ fn exit_on_emulation_failure(vm: &VmFd) {
     }
 }
 
-/// Creates the VM described by `config`.
-pub fn boot(config: &VmConfig) -> Result<BootedVm, BootError> {
+/// Creates the VM described by `config`; `wasm_runtime` is the image when
+/// the config names no image file (a Wasm module's sandbox).
+pub fn boot(config: &VmConfig, wasm_runtime: &'static [u8]) -> Result<BootedVm, BootError> {
     // SAFETY: the supervisor passed these fds at these numbers (VmConfig::fds)
     // for this process alone; each is wrapped exactly once, here.
-    let (kvm, memfd, mut image_file) = unsafe {
+    let (kvm, memfd) = unsafe {
         (
             Kvm::from_raw_fd(config.fds.kvm),
             File::from_raw_fd(config.fds.memory),
-            File::from_raw_fd(config.fds.image),
         )
     };
-    let image = read_image(&mut image_file, config.mem_bytes)?;
-    drop(image_file);
+    let image: std::borrow::Cow<'static, [u8]> = match config.fds.image {
+        Some(fd) => {
+            // SAFETY: as above, for the image's fd.
+            let mut file = unsafe { File::from_raw_fd(fd) };
+            std::borrow::Cow::Owned(read_image(&mut file, config.mem_bytes)?)
+        }
+        None if wasm_runtime.is_empty() => return Err(BootError::NoWasmRuntime),
+        None => std::borrow::Cow::Borrowed(wasm_runtime),
+    };
     let ram = layout::ram_ranges(config.mem_bytes);
     let elf = elf::parse(&image, ELF_MACHINE, &layout::image_ranges(&ram))?;
     let mut layout = Layout::new(config.mem_bytes, config.vcpus, elf.end())?;

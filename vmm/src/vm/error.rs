@@ -11,6 +11,8 @@ pub enum BootError {
     ReadImage(#[source] std::io::Error),
     #[error("cannot read the Wasm module")]
     ReadModule(#[source] std::io::Error),
+    #[error("this binary carries no Wasm runtime")]
+    NoWasmRuntime,
     #[error("the image ({size} bytes) is larger than guest memory ({limit} bytes)")]
     ImageTooLarge { size: u64, limit: u64 },
     #[error("bad image")]
@@ -54,7 +56,9 @@ impl BootError {
             BootError::BootInfo(_) => ExitCause::Usage,
             #[cfg(target_arch = "x86_64")]
             BootError::Devices(_) => ExitCause::DeviceFailed,
-            BootError::Cpuid | BootError::EventFd(_) => ExitCause::Internal,
+            BootError::Cpuid | BootError::EventFd(_) | BootError::NoWasmRuntime => {
+                ExitCause::Internal
+            }
             #[cfg(target_arch = "x86_64")]
             BootError::Memory(_) | BootError::Load(_) => ExitCause::Internal,
             BootError::Kvm { .. } | BootError::UnsupportedArch(_) => ExitCause::HostUnsupported,

@@ -30,7 +30,9 @@ use crate::spawn::{CONTROL_FD, DEATH_PIPE_FD};
 pub use error::BootError;
 
 /// Entry point of `cordon vm`, jailed as `mode` says: never returns.
-pub fn main(mode: crate::spawn::ChildMode) -> ! {
+/// `wasm_runtime` is the Wasm runtime's ELF this binary carries (the image
+/// of a WebAssembly module's sandbox).
+pub fn main(mode: crate::spawn::ChildMode, wasm_runtime: &'static [u8]) -> ! {
     // SAFETY: the spawn helper placed the control socket and the read end of
     // the death pipe at these numbers before exec; nothing else owns them.
     let (control, death) = unsafe {
@@ -51,7 +53,7 @@ pub fn main(mode: crate::spawn::ChildMode) -> ! {
         log::set_max_level(level);
     }
     let mut events = control;
-    let err = boot_and_run(&config, &mut events, death, mode.seccomp());
+    let err = boot_and_run(&config, wasm_runtime, &mut events, death, mode.seccomp());
     let event = VmEvent::BootFailed {
         cause: err.cause(),
         message: crate::error_chain(&err),
@@ -64,11 +66,12 @@ pub fn main(mode: crate::spawn::ChildMode) -> ! {
 #[cfg(target_arch = "x86_64")]
 fn boot_and_run(
     config: &crate::config::VmConfig,
+    wasm_runtime: &'static [u8],
     events: &mut UnixStream,
     death: OwnedFd,
     vcpu_seccomp: Option<jail::seccomp::Mode>,
 ) -> BootError {
-    match boot::boot(config) {
+    match boot::boot(config, wasm_runtime) {
         Ok(vm) => run::run(vm, config, events, death, vcpu_seccomp),
         Err(e) => e,
     }
@@ -78,6 +81,7 @@ fn boot_and_run(
 #[cfg(not(target_arch = "x86_64"))]
 fn boot_and_run(
     _: &crate::config::VmConfig,
+    _: &'static [u8],
     _: &mut UnixStream,
     _: OwnedFd,
     _: Option<jail::seccomp::Mode>,
