@@ -213,6 +213,12 @@ impl fmt::Display for HostReport {
                 .ready()
                 .map_err(|why| format!("the jail is {why}; only --no-jail would run"))
         };
+        // A module runs in the Wasm runtime, itself a Guest ABI v1 guest.
+        item(
+            f,
+            "WebAssembly modules (WASI p1)",
+            verdict(unikernels.clone()),
+        )?;
         item(f, "unikernels (Guest ABI v1, CPL3)", verdict(unikernels))?;
         item(f, "Linux guests", verdict(self.linux_guests()))?;
         self.fmt_jail(f)?;
