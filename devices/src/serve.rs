@@ -24,8 +24,11 @@ use std::os::fd::AsRawFd;
 use std::sync::{Arc, RwLock, Weak};
 
 use log::{info, warn};
+use vhost::vhost_user::message::VhostUserVirtioFeatures;
 use vhost::vhost_user::Listener;
 use vhost_user_backend::{VhostUserBackendMut, VhostUserDaemon, VringEpollHandler, VringRwLock};
+use virtio_bindings::bindings::virtio_config::VIRTIO_F_VERSION_1;
+use virtio_bindings::bindings::virtio_ring::VIRTIO_RING_F_EVENT_IDX;
 use vm_memory::{GuestMemoryAtomic, GuestMemoryMmap};
 use vmm_sys_util::epoll::EventSet;
 use vmm_sys_util::eventfd::{EventFd, EFD_CLOEXEC, EFD_NONBLOCK};
@@ -37,6 +40,13 @@ use crate::error::DeviceError;
 /// limit makes Linux behind QEMU fail to start the ring; cordon's own
 /// frontend offers at most 256.
 pub const MAX_QUEUE_SIZE: usize = 1024;
+
+/// Features every backend offers: VERSION_1; EVENT_IDX, which
+/// `serve::queue` honours; PROTOCOL_FEATURES, so rings start only on
+/// SET_VRING_ENABLE. Each device adds its own bits.
+pub const COMMON_FEATURES: u64 = 1 << VIRTIO_F_VERSION_1
+    | 1 << VIRTIO_RING_F_EVENT_IDX
+    | VhostUserVirtioFeatures::PROTOCOL_FEATURES.bits();
 
 /// The event id `serve` uses to stop a connection's ring workers. Ids up to
 /// the number of queues are the daemon's own; backends number their extra

@@ -3,10 +3,8 @@
 
 use std::mem::{offset_of, size_of};
 
-use vhost::vhost_user::message::VhostUserVirtioFeatures;
 use virtio_bindings::virtio_blk::*;
-use virtio_bindings::virtio_config::VIRTIO_F_VERSION_1;
-use virtio_bindings::virtio_ring::{VIRTIO_RING_F_EVENT_IDX, VIRTIO_RING_F_INDIRECT_DESC};
+use virtio_bindings::virtio_ring::VIRTIO_RING_F_INDIRECT_DESC;
 
 use super::disk::Disk;
 
@@ -31,12 +29,10 @@ pub const CONFIG_SIZE: usize = size_of::<virtio_blk_config>();
 
 /// Feature bits offered for `disk`.
 pub fn device_features(disk: &Disk) -> u64 {
-    let mut f = 1 << VIRTIO_F_VERSION_1
+    let mut f = crate::serve::COMMON_FEATURES
         | 1 << VIRTIO_RING_F_INDIRECT_DESC
-        | 1 << VIRTIO_RING_F_EVENT_IDX
         | 1 << VIRTIO_BLK_F_SEG_MAX
-        | 1 << VIRTIO_BLK_F_BLK_SIZE
-        | VhostUserVirtioFeatures::PROTOCOL_FEATURES.bits();
+        | 1 << VIRTIO_BLK_F_BLK_SIZE;
     if disk.read_only() {
         f |= 1 << VIRTIO_BLK_F_RO;
     } else {

@@ -6,10 +6,8 @@ use std::os::fd::AsRawFd;
 use std::sync::Weak;
 
 use log::warn;
-use vhost::vhost_user::message::{VhostUserProtocolFeatures, VhostUserVirtioFeatures};
+use vhost::vhost_user::message::VhostUserProtocolFeatures;
 use vhost_user_backend::{VhostUserBackendMut, VringRwLock, VringT};
-use virtio_bindings::bindings::virtio_config::VIRTIO_F_VERSION_1;
-use virtio_bindings::bindings::virtio_ring::VIRTIO_RING_F_EVENT_IDX;
 use virtio_queue::QueueT;
 use vm_memory::{GuestAddressSpace, GuestMemoryAtomic};
 use vmm_sys_util::epoll::EventSet;
@@ -151,13 +149,10 @@ impl VhostUserBackendMut for ConsoleBackend {
         crate::serve::MAX_QUEUE_SIZE
     }
 
-    /// VERSION_1; EVENT_IDX, which `serve::queue` and `stream::receive`
-    /// honour; PROTOCOL_FEATURES, so rings start only on SET_VRING_ENABLE.
-    /// No device bits: no SIZE, MULTIPORT or EMERG_WRITE.
+    /// The common features (`stream::receive` honours EVENT_IDX too). No
+    /// device bits: no SIZE, MULTIPORT or EMERG_WRITE.
     fn features(&self) -> u64 {
-        1 << VIRTIO_F_VERSION_1
-            | 1 << VIRTIO_RING_F_EVENT_IDX
-            | VhostUserVirtioFeatures::PROTOCOL_FEATURES.bits()
+        crate::serve::COMMON_FEATURES
     }
 
     /// CONFIG, for GET_CONFIG.

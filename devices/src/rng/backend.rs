@@ -2,10 +2,8 @@
 
 use std::io;
 
-use vhost::vhost_user::message::{VhostUserProtocolFeatures, VhostUserVirtioFeatures};
+use vhost::vhost_user::message::VhostUserProtocolFeatures;
 use vhost_user_backend::{VhostUserBackendMut, VringRwLock};
-use virtio_bindings::bindings::virtio_config::VIRTIO_F_VERSION_1;
-use virtio_bindings::bindings::virtio_ring::VIRTIO_RING_F_EVENT_IDX;
 use vm_memory::GuestMemoryAtomic;
 use vmm_sys_util::epoll::EventSet;
 
@@ -52,12 +50,9 @@ impl VhostUserBackendMut for RngBackend {
         crate::serve::MAX_QUEUE_SIZE
     }
 
-    /// VERSION_1; EVENT_IDX, which `serve::queue::drain` honours;
-    /// PROTOCOL_FEATURES, so rings start only on SET_VRING_ENABLE.
+    /// The common features; virtio-rng has no device bits.
     fn features(&self) -> u64 {
-        1 << VIRTIO_F_VERSION_1
-            | 1 << VIRTIO_RING_F_EVENT_IDX
-            | VhostUserVirtioFeatures::PROTOCOL_FEATURES.bits()
+        crate::serve::COMMON_FEATURES
     }
 
     /// None: virtio-rng has no config space and one queue.
