@@ -75,6 +75,13 @@ const LANDLOCK_CREATE_RULESET_VERSION: libc::c_uint = 1 << 0;
 /// The kernel's Landlock ABI version, capped at the newest the crate knows
 /// (the crate keeps its own probe private). An error names what is missing.
 pub fn abi() -> Result<ABI, LandlockError> {
+    let version = kernel_abi()?;
+    Ok(ABI::from(i32::try_from(version).unwrap_or(i32::MAX)))
+}
+
+/// The kernel's own Landlock ABI version (1 or more), uncapped, for
+/// reports; an error names what is missing.
+pub fn kernel_abi() -> Result<u32, LandlockError> {
     // SAFETY: with a null attribute pointer, size 0 and the VERSION flag,
     // landlock_create_ruleset only returns the ABI version.
     let version = unsafe {
@@ -93,7 +100,7 @@ pub fn abi() -> Result<ABI, LandlockError> {
             _ => LandlockError::Probe(err),
         });
     }
-    Ok(ABI::from(i32::try_from(version).unwrap_or(i32::MAX)))
+    Ok(u32::try_from(version).unwrap_or(u32::MAX))
 }
 
 /// The rights `access` grants on a path, for a file or a directory.

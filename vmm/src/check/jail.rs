@@ -10,9 +10,6 @@ pub use jail::cgroup::{CgroupError, Hierarchy};
 
 use super::{read, read_as, CheckError};
 
-/// `LANDLOCK_CREATE_RULESET_VERSION` from linux/landlock.h (not in libc).
-const LANDLOCK_CREATE_RULESET_VERSION: libc::c_uint = 1;
-
 /// What Landlock the kernel offers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Landlock {
@@ -178,26 +175,18 @@ pub fn describe_controllers(h: &Hierarchy) -> String {
 }
 
 fn landlock() -> Result<Landlock, CheckError> {
-    // SAFETY: with a null attribute pointer, size 0 and the VERSION flag the
-    // kernel reads no memory and creates no fd; it only returns the ABI.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_landlock_create_ruleset,
-            std::ptr::null::<libc::c_void>(),
-            0usize,
-            LANDLOCK_CREATE_RULESET_VERSION,
-        )
-    };
-    if ret >= 0 {
-        return Ok(Landlock::Abi(u32::try_from(ret).unwrap_or(u32::MAX)));
-    }
-    let err = io::Error::last_os_error();
-    match err.raw_os_error() {
-        Some(libc::ENOSYS) => Ok(Landlock::NotBuilt),
-        Some(libc::EOPNOTSUPP) => Ok(Landlock::Disabled),
-        _ => Err(CheckError::Syscall {
+    use jail::landlock::LandlockError;
+    match jail::landlock::kernel_abi() {
+        Ok(abi) => Ok(Landlock::Abi(abi)),
+        Err(LandlockError::NotImplemented) => Ok(Landlock::NotBuilt),
+        Err(LandlockError::NotEnabled) => Ok(Landlock::Disabled),
+        Err(LandlockError::Probe(source)) => Err(CheckError::Syscall {
             call: "landlock_create_ruleset",
-            source: err,
+            source,
+        }),
+        Err(other) => Err(CheckError::Syscall {
+            call: "landlock_create_ruleset",
+            source: io::Error::other(other.to_string()),
         }),
     }
 }
