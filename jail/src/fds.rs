@@ -6,7 +6,7 @@
 //! when the kernel lacks `close_range` (Linux < 5.9).
 
 use std::io;
-use std::os::unix::io::RawFd;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
 /// Why the fds could not all be closed.
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +79,17 @@ fn close_range(first: u32, last: u32) -> io::Result<()> {
     } else {
         Err(io::Error::last_os_error())
     }
+}
+
+/// A close-on-exec pipe: (read end, write end).
+pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` is a valid array of two ints for pipe2 to fill.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: pipe2 succeeded, so both fds are open and owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
 /// Closes every fd of the process that is not in `keep`.

@@ -47,6 +47,8 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
+use crate::fds::pipe;
+
 /// The hostname every sandbox sees in its uts namespace.
 pub const HOSTNAME: &str = "cordon";
 
@@ -162,16 +164,6 @@ pub struct NsFds {
     pub net: RawFd,
     pub ipc: RawFd,
     pub uts: RawFd,
-}
-
-pub(crate) fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    // SAFETY: `fds` is a valid array of two ints for pipe2 to fill.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: pipe2 succeeded, so both fds are open and owned by nobody else.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
 fn reap(pid: libc::pid_t) {

@@ -129,13 +129,7 @@ pub fn open_self() -> Result<File, SpawnError> {
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd), SpawnError> {
-    let mut fds = [0; 2];
-    // SAFETY: `fds` is a valid array of two ints for pipe2 to fill.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(SpawnError::Pipe(std::io::Error::last_os_error()));
-    }
-    // SAFETY: pipe2 succeeded, so both fds are open and owned by nobody else.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    jail::fds::pipe().map_err(SpawnError::Pipe)
 }
 
 fn kill_and_reap(pid: libc::pid_t) {
