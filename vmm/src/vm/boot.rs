@@ -43,23 +43,26 @@ pub struct BootedVm {
 }
 
 fn read_image(file: &mut File, limit: u64) -> Result<Vec<u8>, BootError> {
-    let size = file.metadata().map_err(BootError::ReadImage)?.len();
+    read_bounded(file, limit)
+        .map_err(BootError::ReadImage)?
+        .map_err(|size| BootError::ImageTooLarge { size, limit })
+}
+
+/// All of `file` from its start, if it holds at most `limit` bytes; else
+/// its size. The buffer is sized up front from the file's length.
+fn read_bounded(file: &mut File, limit: u64) -> std::io::Result<Result<Vec<u8>, u64>> {
+    let size = file.metadata()?.len();
     if size > limit {
-        return Err(BootError::ImageTooLarge { size, limit });
+        return Ok(Err(size));
     }
     let mut bytes = Vec::with_capacity(size as usize);
-    file.seek(SeekFrom::Start(0))
-        .map_err(BootError::ReadImage)?;
-    file.take(limit + 1)
-        .read_to_end(&mut bytes)
-        .map_err(BootError::ReadImage)?;
+    // From the start: the offset is shared with the supervisor's copy.
+    file.seek(SeekFrom::Start(0))?;
+    file.take(limit + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > limit {
-        return Err(BootError::ImageTooLarge {
-            size: bytes.len() as u64,
-            limit,
-        });
+        return Ok(Err(bytes.len() as u64));
     }
-    Ok(bytes)
+    Ok(Ok(bytes))
 }
 
 /// Another `VmFd` on the same VM (a dup of its fd), for the devices, which
@@ -83,23 +86,9 @@ fn second_handle(kvm: &Kvm, vm: &VmFd) -> Result<VmFd, BootError> {
 
 /// Reads the module, at most `limit` bytes (the free guest memory).
 fn read_module(mut file: File, limit: u64) -> Result<Vec<u8>, BootError> {
-    // Sized up front: growing a large buffer would mremap, which the vm
-    // process's seccomp policy does not allow.
-    let size = file.metadata().map_err(BootError::ReadModule)?.len();
-    let mut bytes = Vec::with_capacity(size.min(limit) as usize);
-    // The supervisor's read moved the shared file offset.
-    file.seek(SeekFrom::Start(0))
-        .map_err(BootError::ReadModule)?;
-    file.take(limit + 1)
-        .read_to_end(&mut bytes)
-        .map_err(BootError::ReadModule)?;
-    if bytes.len() as u64 > limit {
-        return Err(BootError::Layout(layout::LayoutError::ModuleTooLarge {
-            len: bytes.len() as u64,
-            free: limit,
-        }));
-    }
-    Ok(bytes)
+    read_bounded(&mut file, limit)
+        .map_err(BootError::ReadModule)?
+        .map_err(|len| BootError::Layout(layout::LayoutError::ModuleTooLarge { len, free: limit }))
 }
 
 /// Asks KVM to report an instruction it cannot emulate as
