@@ -116,7 +116,7 @@ impl Devices {
         for (slot, device) in self.slots.iter().enumerate() {
             let device = lock(device);
             let queues = lock(&self.kicks[slot]);
-            let addr = IoEventAddress::Mmio(base(slot) + QUEUE_NOTIFY_OFFSET);
+            let addr = notify_address(slot);
             for (queue, kick) in device.kicks().iter().enumerate() {
                 if !queues.get(queue).is_some_and(|q| q.registered) {
                     continue;
@@ -130,7 +130,8 @@ impl Devices {
 
     /// Counts a kick of `queue` of `slot` seen in userspace; the
     /// `REGISTER_AFTER`th gives the queue its ioeventfd. A failed
-    /// registration is logged and the queue stays in userspace.
+    /// registration is logged and the queue stays in userspace until the
+    /// next try, `REGISTER_AFTER` kicks later.
     fn kicked(&self, slot: usize, queue: u32, device: &VirtioDevice) {
         let (Some(vm), Some(queues)) = (&self.vm, self.kicks.get(slot)) else {
             return;
@@ -146,12 +147,12 @@ impl Devices {
         let Some(kick) = device.kicks().get(queue as usize) else {
             return;
         };
-        let addr = IoEventAddress::Mmio(base(slot) + QUEUE_NOTIFY_OFFSET);
+        let addr = notify_address(slot);
         match vm.register_ioevent(kick, &addr, queue) {
             Ok(()) => q.registered = true,
             Err(e) => {
-                // Not again for this queue: it keeps working in userspace.
-                q.registered = false;
+                // The queue keeps working in userspace; another try comes
+                // after another REGISTER_AFTER kicks.
                 q.seen = 0;
                 log::warn!(
                     "{}: KVM refused the ioeventfd for queue {queue}: {e}",
@@ -229,6 +230,11 @@ impl Devices {
 
 fn base(slot: usize) -> u64 {
     DEVICE_WINDOW_BASE + slot as u64 * SLOT_SIZE
+}
+
+/// Where a queue's ioeventfd of `slot` listens: its QueueNotify register.
+fn notify_address(slot: usize) -> IoEventAddress {
+    IoEventAddress::Mmio(base(slot) + QUEUE_NOTIFY_OFFSET)
 }
 
 /// A device's lock; a vCPU that panicked holding it cannot have left the
