@@ -45,6 +45,11 @@ pub const CPU_PERIOD_US: u64 = 100_000;
 /// Tasks (threads count) a sandbox may have besides its vCPU threads.
 pub const PIDS_BASE: u64 = 64;
 
+/// The directory, under the supervisor's own cgroup in each hierarchy,
+/// that holds the sandboxes' cgroups (and that an administrator delegates
+/// to a user who runs cordon).
+pub const PARENT_DIR: &str = "cordon";
+
 /// The controllers a sandbox cgroup needs.
 pub const CONTROLLERS: [&str; 3] = ["memory", "cpu", "pids"];
 
@@ -266,32 +271,32 @@ impl SandboxCgroup {
         match h {
             Hierarchy::V1 { memory, cpu, pids } => {
                 for base in [memory, cpu, pids] {
-                    let dir = base.join("cordon").join(name);
+                    let dir = base.join(PARENT_DIR).join(name);
                     if !cg.dirs.contains(&dir) {
-                        mkdir(&base.join("cordon"))?;
+                        mkdir(&base.join(PARENT_DIR))?;
                         mkdir(&dir)?;
                         cg.dirs.push(dir);
                     }
                 }
-                let mem = memory.join("cordon").join(name);
+                let mem = memory.join(PARENT_DIR).join(name);
                 let bytes = limits.memory_bytes.to_string();
                 write_file(&mem.join("memory.limit_in_bytes"), &bytes)?;
                 let memsw = mem.join("memory.memsw.limit_in_bytes");
                 if memsw.exists() {
                     write_file(&memsw, &bytes)?;
                 }
-                let cpu = cpu.join("cordon").join(name);
+                let cpu = cpu.join(PARENT_DIR).join(name);
                 write_file(&cpu.join("cpu.cfs_period_us"), &CPU_PERIOD_US.to_string())?;
                 let quota = limits
                     .cpu_quota_us
                     .map_or("-1".to_owned(), |q| q.to_string());
                 write_file(&cpu.join("cpu.cfs_quota_us"), &quota)?;
-                let pids = pids.join("cordon").join(name);
+                let pids = pids.join(PARENT_DIR).join(name);
                 write_file(&pids.join("pids.max"), &limits.pids_max.to_string())?;
             }
             Hierarchy::V2 { base } => {
                 let enable = "+memory +cpu +pids";
-                let parent = base.join("cordon");
+                let parent = base.join(PARENT_DIR);
                 write_file(&base.join("cgroup.subtree_control"), enable)?;
                 mkdir(&parent)?;
                 write_file(&parent.join("cgroup.subtree_control"), enable)?;

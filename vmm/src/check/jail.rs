@@ -154,7 +154,7 @@ fn writable(h: &Hierarchy) -> bool {
         Hierarchy::V2 { base } => vec![base],
     };
     bases.into_iter().all(|base| {
-        let dir = base.join("cordon");
+        let dir = base.join(jail::cgroup::PARENT_DIR);
         let dir = if dir.is_dir() { dir } else { base.clone() };
         let Ok(path) = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()) else {
             return false;
