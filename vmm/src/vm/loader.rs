@@ -2,7 +2,7 @@
 //! memory, following the layout in `boot::layout`.
 
 use guest_abi::PAGE_SIZE;
-use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
 
 use crate::arch::x86_64::paging::{PageAttr, PageMap};
 use crate::arch::x86_64::{gdt, paging};
@@ -95,6 +95,34 @@ fn write(mem: &GuestMemoryMmap, state: Memory, addr: u64, bytes: &[u8]) -> Resul
     Ok(())
 }
 
+/// Asks the kernel to allocate the pages of `len` bytes at `addr` in one
+/// call (MADV_POPULATE_WRITE) instead of one page fault per page, which is
+/// what the copy would otherwise take: ~4 us each where the host is itself
+/// a VM. Only a speed-up: if the kernel refuses, the copy faults them in.
+fn populate(mem: &GuestMemoryMmap, addr: u64, len: u64) {
+    let start = addr & !(PAGE_SIZE - 1);
+    let end = layout::align_up(addr + len);
+    let Ok(host) = mem.get_slice(GuestAddress(start), (end - start) as usize) else {
+        return;
+    };
+    // SAFETY: the range is inside one mapped guest memory region (get_slice
+    // checked it) and page-aligned; MADV_POPULATE_WRITE only faults pages in
+    // and changes no contents or mappings.
+    let rc = unsafe {
+        libc::madvise(
+            host.ptr_guard_mut().as_ptr().cast(),
+            host.len(),
+            libc::MADV_POPULATE_WRITE,
+        )
+    };
+    if rc != 0 {
+        log::debug!(
+            "MADV_POPULATE_WRITE refused: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
 /// Writes segments (bss zeroed), tables, GDT, TSS and `boot_info`.
 pub fn load(
     mem: &GuestMemoryMmap,
@@ -106,6 +134,7 @@ pub fn load(
     state: Memory,
 ) -> Result<Loaded, LoadError> {
     for s in &elf.segments {
+        populate(mem, s.mem.start, s.file.len() as u64);
         let bytes = &image[s.file.clone()];
         write(mem, state, s.mem.start, bytes)?;
         let zero_len = (s.mem.end - s.mem.start) as usize - bytes.len();
