@@ -3,6 +3,8 @@
 use argh::FromArgs;
 use jail::seccomp::Mode as SeccompMode;
 use protocol::device::DeviceKind;
+use std::time::Duration;
+use vmm::policy::{FaultAction, RestartPolicy};
 
 fn seccomp_mode(value: &str) -> Result<SeccompMode, String> {
     match value {
@@ -21,6 +23,9 @@ pub struct Cordon {
     pub command: Command,
 }
 
+// Parsed once per process; boxing `Run` would cost argh's derive for
+// nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(FromArgs, Debug)]
 #[argh(subcommand)]
 pub enum Command {
@@ -98,9 +103,25 @@ pub struct Run {
     /// not implement (exit 111), instead of their returning ENOSYS
     #[argh(switch)]
     pub strict_wasi: bool,
+    /// what a vCPU fault (triple fault, failed entry, emulation failure)
+    /// or the vm process's death does: stop (default; exit code 120 for a
+    /// fault), reset-vcpu (reload the image and restart the vCPU at its
+    /// entry; one-vCPU sandboxes, others reboot) or reboot (fresh vm and
+    /// device processes on fresh memory); the guest sees its boot counter
+    #[argh(option, default = "FaultAction::Stop")]
+    pub on_vcpu_fault: FaultAction,
+    /// restarts allowed within --restart-window; the fault after them
+    /// stops the sandbox (default 3)
+    #[argh(option, default = "vmm::policy::DEFAULT_MAX_RESTARTS")]
+    pub max_restarts: u32,
+    /// the window of --max-restarts in seconds, fractions allowed (default
+    /// 60)
+    #[argh(option)]
+    pub restart_window: Option<f64>,
     /// write one JSON object per line to FILE for each event: the vm
-    /// process's events, a seccomp violation (process, syscall number,
-    /// name, arch) and the end (exit status, cause, reason)
+    /// process's events, each fault with the action taken (sandbox, vCPU or
+    /// process, cause, pc, action, restarts), a seccomp violation (process,
+    /// syscall number, name, arch) and the end (exit status, cause, reason)
     #[argh(option)]
     pub events: Option<std::path::PathBuf>,
     /// DEBUGGING ONLY: start the vm and device processes without their jail
@@ -211,6 +232,25 @@ pub fn parse_disk(value: &str) -> vmm::supervisor::DiskSpec {
 }
 
 impl Run {
+    /// The restart policy from --on-vcpu-fault, --max-restarts and
+    /// --restart-window.
+    pub fn restart_policy(&self) -> Result<RestartPolicy, String> {
+        let window = match self.restart_window {
+            None => Duration::from_secs(vmm::policy::DEFAULT_RESTART_WINDOW_SECS),
+            Some(secs) => Duration::try_from_secs_f64(secs)
+                .ok()
+                .filter(|w| !w.is_zero())
+                .ok_or_else(|| {
+                    format!("--restart-window {secs} is not a positive number of seconds")
+                })?,
+        };
+        Ok(RestartPolicy {
+            on_vcpu_fault: self.on_vcpu_fault,
+            max_restarts: self.max_restarts,
+            window,
+        })
+    }
+
     /// The log level from --log-level and -v.
     pub fn level(&self) -> log::LevelFilter {
         use log::LevelFilter::*;

@@ -70,6 +70,10 @@ fn run_sandbox(run: &cli::Run) -> ExitCode {
         Ok(external) => external,
         Err(message) => return usage(&message),
     };
+    let restart = match run.restart_policy() {
+        Ok(restart) => restart,
+        Err(message) => return usage(&message),
+    };
     if run.no_jail {
         eprintln!("cordon: WARNING: --no-jail: the vm and device processes run without their jail; for debugging only, never with untrusted guests");
     }
@@ -104,6 +108,7 @@ fn run_sandbox(run: &cli::Run) -> ExitCode {
         embedded: false,
         stdio: None,
         wasm_runtime: cordon::WASM_RUNTIME,
+        restart,
     };
     match supervisor::run(&req) {
         Ok(outcome) => {

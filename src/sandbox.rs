@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use vmm::config::DEFAULT_CONSOLE_BUDGET;
+use vmm::policy::RestartPolicy;
 use vmm::supervisor::{self, DeviceRequest, JailRequest, Outcome, RunRequest, SupervisorError};
 
 /// A sandbox to run: an image (an ELF unikernel or a WebAssembly module,
@@ -47,6 +48,7 @@ impl Sandbox {
                 embedded: true,
                 stdio: None,
                 wasm_runtime: crate::WASM_RUNTIME,
+                restart: RestartPolicy::default(),
             },
             _bytes: None,
             _stdio: None,
@@ -128,6 +130,14 @@ impl Sandbox {
     /// Stops a WebAssembly module after `fuel` units (deterministic).
     pub fn fuel(mut self, fuel: u64) -> Sandbox {
         self.req.fuel = Some(fuel);
+        self
+    }
+
+    /// The fault policy (as `--on-vcpu-fault`, `--max-restarts`,
+    /// `--restart-window`): what a vCPU fault or the vm process's death
+    /// does, and how many restarts the sandbox gets. Default: stop.
+    pub fn on_fault(mut self, policy: RestartPolicy) -> Sandbox {
+        self.req.restart = policy;
         self
     }
 

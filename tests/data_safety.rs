@@ -6,19 +6,13 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{alive, cordon, guest, wait_limited, GONE_WITHIN};
+use common::{alive, cordon, guest, temp_dir, wait_limited, GONE_WITHIN};
 
 const GUEST_MAGIC: u64 = u64::from_le_bytes(*b"GUESTPAT");
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("cordon-safety-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
 
 fn has_guest_pattern(path: &Path) -> bool {
     let data = std::fs::read(path).expect("read image");

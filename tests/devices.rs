@@ -5,20 +5,14 @@
 mod common;
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::{cordon, guest, run, wait_limited, GONE_WITHIN};
+use common::{cordon, guest, run, temp_dir, wait_limited, GONE_WITHIN};
 
 const SECTOR: usize = 512;
 const HOST_MAGIC: u64 = u64::from_le_bytes(*b"HOSTDISK");
 const GUEST_MAGIC: u64 = u64::from_le_bytes(*b"GUESTPAT");
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("cordon-devices-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
 
 /// An image of `bytes` carrying blkcheck's host pattern: sector N starts
 /// with N ^ HOST_MAGIC (little-endian), the rest zero.

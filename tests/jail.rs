@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{cordon, guest, wait_limited, GONE_WITHIN};
+use common::{cordon, guest, temp_dir, wait_limited, GONE_WITHIN};
 
 /// Namespaces every jailed process has of its own (not the host's).
 const NAMESPACES: [&str; 6] = ["user", "mnt", "pid", "net", "ipc", "uts"];
@@ -18,12 +18,6 @@ const NAMESPACES: [&str; 6] = ["user", "mnt", "pid", "net", "ipc", "uts"];
 const SHARED: [&str; 4] = ["user", "net", "ipc", "uts"];
 /// One per process.
 const PER_PROCESS: [&str; 2] = ["mnt", "pid"];
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("cordon-jail-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
 
 /// Starts a sandbox that runs until stopped: spin, with every device; its
 /// events go to `disk` + ".events".

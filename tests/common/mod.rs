@@ -13,6 +13,15 @@ pub fn cordon() -> Command {
     Command::new(env!("CARGO_BIN_EXE_cordon"))
 }
 
+/// A scratch directory for one test: `cordon-test-<pid>-<name>` under the
+/// system's temp dir, created if missing (test binaries are separate
+/// processes, so names need only be unique within one file).
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("cordon-test-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
 /// A guest built by build.rs into target/guests/.
 pub fn guest(name: &str) -> PathBuf {
     let path = PathBuf::from(env!("CORDON_GUEST_DIR")).join(name);

@@ -47,6 +47,9 @@ pub struct VmConfig {
     pub env: Vec<String>,
     /// 0 on the first boot.
     pub boot_counter: u64,
+    /// `--on-vcpu-fault`: under `reset-vcpu` a repairable fault of a
+    /// single vCPU waits for the supervisor's answer instead of ending.
+    pub on_vcpu_fault: crate::policy::FaultAction,
     /// `--fuel` for the Wasm runtime; 0 for no limit.
     pub fuel: u64,
     pub fds: VmFds,

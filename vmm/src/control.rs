@@ -20,6 +20,14 @@ pub const MAX_FRAME: usize = 1 << 20;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ToVm {
     Boot(Box<VmConfig>),
+    /// After a fault it reported under `reset-vcpu`: load the guest again
+    /// with this boot counter and restart the vCPU.
+    ResetVcpu {
+        boot_counter: u64,
+    },
+    /// After a fault it reported under `reset-vcpu`: the budget is spent
+    /// (or the policy changed its mind); end.
+    Stop,
 }
 
 /// vm process -> supervisor.

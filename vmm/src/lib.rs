@@ -11,6 +11,7 @@ pub mod config;
 pub mod control;
 pub mod events;
 pub mod exit;
+pub mod policy;
 pub mod spawn;
 pub mod supervisor;
 pub mod virtio;

@@ -1,8 +1,9 @@
 //! `--events FILE`: one JSON object per line for each thing that happens
 //! to a sandbox, for tools and tests: the vm process's events as they
-//! arrive, a seccomp violation with the process and the call, and the end
-//! with the exit status and its cause. `time` is seconds since the
-//! supervisor started the sandbox.
+//! arrive, each fault with the action the restart policy took, a seccomp
+//! violation with the process and the call, and the end with the exit
+//! status and its cause. `time` is seconds since the supervisor started the
+//! sandbox.
 
 use std::fs::File;
 use std::io::Write;
@@ -27,9 +28,31 @@ pub struct ReportedViolation {
     pub arch: Option<&'static str>,
 }
 
+/// A vCPU fault or a vm process death, and what the policy made of it.
+#[derive(Clone, Debug, Serialize)]
+pub struct FaultRecord<'a> {
+    /// The sandbox's name (its cgroup's, "sandbox-<supervisor pid>").
+    pub sandbox: &'a str,
+    /// "vm" when the vm process died; None for a vCPU fault.
+    pub process: Option<&'a str>,
+    pub vcpu: Option<u32>,
+    pub cause: &'a str,
+    /// The guest's program counter, where it could be read.
+    pub pc: Option<u64>,
+    /// "stop", "reset-vcpu" or "reboot".
+    pub action: &'static str,
+    /// Restarts so far, this one included.
+    pub restarts: u64,
+}
+
 #[derive(Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 enum Record<'a> {
+    Fault {
+        time: f64,
+        #[serde(flatten)]
+        fault: &'a FaultRecord<'a>,
+    },
     Vm {
         time: f64,
         vm: &'a VmEvent,
@@ -82,6 +105,13 @@ impl EventLog {
         self.write(&Record::Vm {
             time: self.time(),
             vm,
+        });
+    }
+
+    pub fn fault(&mut self, fault: &FaultRecord) {
+        self.write(&Record::Fault {
+            time: self.time(),
+            fault,
         });
     }
 

@@ -5,6 +5,7 @@
 mod devices;
 mod event_log;
 mod resources;
+mod restart;
 mod signals;
 mod wasm_imports;
 mod watch;
@@ -60,6 +61,8 @@ pub struct RunRequest {
     /// The Wasm runtime's ELF (`guest-images/wasm`), which runs an image
     /// that is a WebAssembly module; empty if this build has none.
     pub wasm_runtime: &'static [u8],
+    /// `--on-vcpu-fault`, `--max-restarts`, `--restart-window`.
+    pub restart: crate::policy::RestartPolicy,
 }
 
 /// How the sandbox is jailed.
@@ -311,95 +314,163 @@ pub fn run(req: &RunRequest) -> Result<Outcome, SupervisorError> {
         None => req.devices.clone(),
     };
     bootinfo::check_size(&args, &req.env, devices_wanted.count())?;
-    let memory = resources::guest_memory(req.mem_mib << 20)?;
     let exe = resources::own_executable()?;
     let signals = if req.embedded {
         signals::StopSignals::none()
     } else {
         signals::StopSignals::new().map_err(SupervisorError::Signals)?
     };
-    let log_level = req.log_level.to_string().to_lowercase();
+    let name = format!("sandbox-{}", std::process::id());
     let jail = match &req.jail {
         Some(j) => {
             let limits = j.limits.limits(req.mem_mib, req.cpus);
-            let name = format!("sandbox-{}", std::process::id());
             Some(SandboxJail::create(&name, &limits, j.seccomp)?)
         }
         None => None,
     };
-    // Device processes first: they start while the vm process does.
-    let running = devices::start(&exe, &devices_wanted, &log_level, jail.as_ref(), req.stdio)?;
-    let external = devices::connect_external(&devices_wanted)?;
-    let vm_ends: Vec<_> = running
-        .iter()
-        .flat_map(|d| d.vm_ends.iter())
-        .chain(&external)
-        .collect();
-    let mut keep = vec![host.kvm.as_fd(), memory.as_fd()];
-    let image_fd = image.as_ref().map(|f| {
-        keep.push(f.as_fd());
-        FIRST_KEPT_FD + keep.len() as i32 - 1
-    });
-    let module_fd = module.as_ref().map(|f| {
-        keep.push(f.as_fd());
-        FIRST_KEPT_FD + keep.len() as i32 - 1
-    });
-    let first_socket = FIRST_KEPT_FD + keep.len() as i32;
-    keep.extend(vm_ends.iter().map(|(_, _, end)| end.as_fd()));
-    let mut child = spawn::spawn(&exe, Role::Vm, &keep, jail.as_ref(), req.stdio)?;
-    log::debug!("vm process started, pid {}", child.pid);
-    let device_specs = vm_ends
-        .iter()
-        .enumerate()
-        .map(|(i, (kind, name, _))| DeviceSpec {
-            kind: *kind,
-            name: name.clone(),
-            socket_fd: first_socket + i as i32,
-        })
-        .collect();
-    // Read while the vm process is still starting (see VmConfig::cpuid).
-    let cpuid = supported_cpuid(&host.system)?;
-    if let (Some(j), false) = (&req.jail, req.embedded) {
-        jail_self(j.seccomp)?;
-    }
-    // The vm process has its own copies now.
-    let wasm = module.is_some();
-    drop((host, image, memory, module));
-    let config = VmConfig {
-        log_level,
-        mem_bytes: req.mem_mib << 20,
-        vcpus: req.cpus,
-        timeout_ms: req.timeout.map(|t| t.as_millis() as u64),
-        console_budget: req.console_budget,
-        args,
-        env: req.env.clone(),
-        boot_counter: 0,
-        fuel: req.fuel.unwrap_or(0),
-        fds: VmFds {
-            kvm: FIRST_KEPT_FD,
-            memory: FIRST_KEPT_FD + 1,
-            image: image_fd,
-            module: module_fd,
-        },
-        cpuid,
-        devices: device_specs,
+    let mut restarts = restart::Restarts::new(req.restart, req.cpus, name);
+    let boot = Boot {
+        req,
+        host: &host,
+        args: &args,
+        exe: &exe,
+        image: image.as_ref(),
+        module: module.as_ref(),
+        devices: &devices_wanted,
+        jail: jail.as_ref(),
     };
-    let boot = ToVm::Boot(Box::new(config));
-    if let Err(e) = control::send(&mut child.control, &boot) {
-        // It may have died already; the watch loop reports how.
-        log::debug!("cannot send the boot message: {e}");
-    }
-    let devices = running.into_iter().map(|d| (d.name, d.child)).collect();
-    let expect = watch::Expect {
-        timeout: req.timeout,
-        wasm,
+    let mut cpuid = None;
+    // Each turn is one boot: the first, then one per reboot the policy
+    // allows.
+    let outcome = loop {
+        let started = boot.start(restarts.boot_counter(), &mut cpuid)?;
+        let expect = watch::Expect {
+            timeout: req.timeout,
+            wasm: module.is_some(),
+        };
+        match watch::watch(
+            started.vm,
+            started.devices,
+            &signals,
+            expect,
+            &mut events,
+            &mut restarts,
+        ) {
+            watch::Watched::Ended(outcome) => break outcome,
+            watch::Watched::Reboot => log::info!("rebooting: boot {}", restarts.boot_counter()),
+        }
     };
-    let outcome = watch::watch(child, devices, &signals, expect, &mut events);
     events.end(&outcome);
     if let Some(Err(e)) = jail.map(SandboxJail::remove) {
         log::warn!("the sandbox's cgroup was left behind: {e}");
     }
     Ok(outcome)
+}
+
+/// What every boot of a sandbox starts from.
+struct Boot<'a> {
+    req: &'a RunRequest,
+    host: &'a resources::Host,
+    args: &'a [String],
+    exe: &'a std::fs::File,
+    image: Option<&'a std::fs::File>,
+    module: Option<&'a std::fs::File>,
+    devices: &'a DeviceRequest,
+    jail: Option<&'a SandboxJail>,
+}
+
+/// The processes of one boot.
+struct Started {
+    vm: spawn::Child,
+    devices: Vec<(String, spawn::Child)>,
+}
+
+impl Boot<'_> {
+    /// Starts the device processes and a vm process on fresh guest memory
+    /// and sends it the boot message with `boot_counter`. The first boot
+    /// reads KVM's CPUID into `cpuid` and then jails the supervisor itself.
+    fn start(
+        &self,
+        boot_counter: u64,
+        cpuid: &mut Option<Vec<crate::config::CpuidEntry>>,
+    ) -> Result<Started, SupervisorError> {
+        let (req, host) = (self.req, self.host);
+        let memory = resources::guest_memory(req.mem_mib << 20)?;
+        let log_level = req.log_level.to_string().to_lowercase();
+        // Device processes first: they start while the vm process does.
+        let running = devices::start(self.exe, self.devices, &log_level, self.jail, req.stdio)?;
+        let external = devices::connect_external(self.devices)?;
+        let vm_ends: Vec<_> = running
+            .iter()
+            .flat_map(|d| d.vm_ends.iter())
+            .chain(&external)
+            .collect();
+        let mut keep = vec![host.kvm.as_fd(), memory.as_fd()];
+        let image_fd = self.image.map(|f| {
+            keep.push(f.as_fd());
+            FIRST_KEPT_FD + keep.len() as i32 - 1
+        });
+        let module_fd = self.module.map(|f| {
+            keep.push(f.as_fd());
+            FIRST_KEPT_FD + keep.len() as i32 - 1
+        });
+        let first_socket = FIRST_KEPT_FD + keep.len() as i32;
+        keep.extend(vm_ends.iter().map(|(_, _, end)| end.as_fd()));
+        let mut child = spawn::spawn(self.exe, Role::Vm, &keep, self.jail, req.stdio)?;
+        log::debug!("vm process started, pid {}", child.pid);
+        let device_specs = vm_ends
+            .iter()
+            .enumerate()
+            .map(|(i, (kind, name, _))| DeviceSpec {
+                kind: *kind,
+                name: name.clone(),
+                socket_fd: first_socket + i as i32,
+            })
+            .collect();
+        let cpuid = match cpuid {
+            Some(c) => c.clone(),
+            None => {
+                // Read while the vm process is still starting (see
+                // VmConfig::cpuid).
+                let c = cpuid.insert(supported_cpuid(&host.system)?).clone();
+                if let (Some(j), false) = (&req.jail, req.embedded) {
+                    jail_self(j.seccomp)?;
+                }
+                c
+            }
+        };
+        // The vm process has its own copy now.
+        drop(memory);
+        let config = VmConfig {
+            log_level,
+            mem_bytes: req.mem_mib << 20,
+            vcpus: req.cpus,
+            timeout_ms: req.timeout.map(|t| t.as_millis() as u64),
+            console_budget: req.console_budget,
+            args: self.args.to_vec(),
+            env: req.env.clone(),
+            boot_counter,
+            on_vcpu_fault: req.restart.on_vcpu_fault,
+            fuel: req.fuel.unwrap_or(0),
+            fds: VmFds {
+                kvm: FIRST_KEPT_FD,
+                memory: FIRST_KEPT_FD + 1,
+                image: image_fd,
+                module: module_fd,
+            },
+            cpuid,
+            devices: device_specs,
+        };
+        let boot = ToVm::Boot(Box::new(config));
+        if let Err(e) = control::send(&mut child.control, &boot) {
+            // It may have died already; the watch loop reports how.
+            log::debug!("cannot send the boot message: {e}");
+        }
+        Ok(Started {
+            vm: child,
+            devices: running.into_iter().map(|d| (d.name, d.child)).collect(),
+        })
+    }
 }
 
 #[cfg(test)]
@@ -425,6 +496,7 @@ mod tests {
             embedded: false,
             stdio: None,
             wasm_runtime: &[],
+            restart: Default::default(),
         }
     }
 

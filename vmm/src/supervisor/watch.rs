@@ -5,11 +5,13 @@ use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use super::event_log::{EventLog, ReportedViolation};
+use super::restart::{Decision, Fault, Restarts};
 use super::signals::StopSignals;
 use super::Outcome;
-use crate::control::{ControlError, FrameReader, FromVm};
-use crate::events::VmEvent;
+use crate::control::{self, ControlError, FrameReader, FromVm, ToVm};
+use crate::events::{VcpuFault, VcpuStatus, VmEvent};
 use crate::exit::{ExitCause, SandboxExit};
+use crate::policy::FaultAction;
 use crate::spawn::Child;
 use jail::seccomp::Violation;
 
@@ -27,7 +29,6 @@ fn cordon(cause: ExitCause, reason: String) -> Outcome {
     }
 }
 
-/// The outcome a terminal event means; logs the others.
 /// What the supervisor knows of the sandbox it watches.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Expect {
@@ -59,8 +60,29 @@ fn guest_exit(status: u32, reason: Option<String>, wasm: bool) -> Outcome {
     }
 }
 
-fn outcome_of(event: VmEvent, expect: &Expect) -> Option<Outcome> {
-    match event {
+/// What one event from the vm process means for the watch loop.
+#[derive(Debug)]
+enum Step {
+    /// Nothing ends.
+    Continue,
+    /// The sandbox ends with this outcome.
+    End(Outcome),
+    /// A vCPU faulted: the restart policy decides.
+    Fault(VcpuFault),
+}
+
+fn step_of(event: VmEvent, expect: &Expect) -> Step {
+    match outcome_of(event, expect) {
+        Ok(Some(outcome)) => Step::End(outcome),
+        Ok(None) => Step::Continue,
+        Err(fault) => Step::Fault(fault),
+    }
+}
+
+/// The outcome a terminal event means (None for the others, which are
+/// logged), or the fault the restart policy decides about.
+fn outcome_of(event: VmEvent, expect: &Expect) -> Result<Option<Outcome>, VcpuFault> {
+    Ok(match event {
         VmEvent::Started { vcpus } => {
             log::debug!("guest started on {vcpus} vCPU(s)");
             None
@@ -73,7 +95,7 @@ fn outcome_of(event: VmEvent, expect: &Expect) -> Option<Outcome> {
             None
         }
         VmEvent::GuestExit { status, reason } => Some(guest_exit(status, reason, expect.wasm)),
-        VmEvent::VcpuFault(fault) => Some(cordon(ExitCause::VcpuFault, fault.to_string())),
+        VmEvent::VcpuFault(fault) => return Err(fault),
         VmEvent::ConsoleBudget { limit } => Some(cordon(
             ExitCause::ConsoleBudget,
             format!("guest wrote past its console budget of {limit} bytes"),
@@ -95,7 +117,7 @@ fn outcome_of(event: VmEvent, expect: &Expect) -> Option<Outcome> {
             ))
         }
         VmEvent::BootFailed { cause, message } => Some(cordon(cause, message)),
-    }
+    })
 }
 
 fn poll(fds: &mut [libc::pollfd], deadline: Option<Instant>) {
@@ -115,7 +137,8 @@ fn pollfd(fd: i32) -> libc::pollfd {
     }
 }
 
-/// Reads pending events; returns the first terminal outcome among them.
+/// Reads pending events; returns the first that ends the sandbox or asks
+/// the restart policy (a vm process sends nothing after either).
 /// Sets `open` to false once the socket is closed or broken.
 fn drain(
     child: &mut Child,
@@ -123,15 +146,15 @@ fn drain(
     open: &mut bool,
     expect: &Expect,
     events: &mut EventLog,
-) -> Option<Outcome> {
+) -> Option<Step> {
     let mut result = None;
     match reader.read_available::<FromVm>(&mut child.control) {
         Ok(msgs) => {
             for FromVm::Event(event) in msgs {
                 events.vm(&event);
-                let outcome = outcome_of(event, expect);
-                if result.is_none() {
-                    result = outcome;
+                let step = step_of(event, expect);
+                if result.is_none() && !matches!(step, Step::Continue) {
+                    result = Some(step);
                 }
             }
         }
@@ -144,15 +167,26 @@ fn drain(
     result
 }
 
+/// How a watched boot ended.
+#[derive(Debug)]
+pub enum Watched {
+    /// The sandbox ends.
+    Ended(Outcome),
+    /// The policy replaces the vm and device processes (all reaped).
+    Reboot,
+}
+
 /// Watches the vm process `child` and the device processes until the
-/// sandbox ends, then reaps them all.
+/// sandbox ends or the restart policy reboots it, then reaps them all.
+/// vCPU faults and vm process deaths go to `restarts`.
 pub fn watch(
     mut child: Child,
     devices: Vec<(String, Child)>,
     signals: &StopSignals,
     expect: Expect,
     events: &mut EventLog,
-) -> Outcome {
+    restarts: &mut Restarts,
+) -> Watched {
     if let Err(e) = child.control.set_nonblocking(true) {
         log::error!("cannot make the control socket non-blocking: {e}");
     }
@@ -161,7 +195,7 @@ pub fn watch(
     let mut open = true;
     // A device process the loop already reaped.
     let mut dead = None;
-    let outcome = loop {
+    let watched = loop {
         let control_fd = if open { child.control.as_raw_fd() } else { -1 };
         let mut fds = vec![
             pollfd(control_fd),
@@ -171,12 +205,19 @@ pub fn watch(
         fds.extend(devices.iter().map(|(_, d)| pollfd(d.pidfd.as_raw_fd())));
         poll(&mut fds, backstop);
         if fds[0].revents != 0 {
-            if let Some(outcome) = drain(&mut child, &mut reader, &mut open, &expect, events) {
-                break outcome;
+            match drain(&mut child, &mut reader, &mut open, &expect, events) {
+                Some(Step::End(outcome)) => break Watched::Ended(outcome),
+                Some(Step::Fault(fault)) => {
+                    match vcpu_fault(&fault, &mut child, events, restarts) {
+                        Some(watched) => break watched,
+                        None => continue,
+                    }
+                }
+                _ => {}
             }
             // Before the devices notice the vm process is gone.
             if let Some(v) = reader.violation {
-                break violation("vm", "the vm process", Some(v));
+                break vm_died(violation("vm", "the vm process", Some(v)), events, restarts);
             }
         }
         if let Some(signo) = signals.take() {
@@ -185,30 +226,41 @@ pub fn watch(
             } else {
                 ExitCause::Terminated
             };
-            break cordon(cause, format!("stopped by {}", signal_name(signo)));
+            break Watched::Ended(cordon(cause, format!("stopped by {}", signal_name(signo))));
         }
         if fds[2].revents != 0 {
             // The child is gone; an event it sent just before may be pending.
-            if let Some(outcome) = open
-                .then(|| drain(&mut child, &mut reader, &mut open, &expect, events))
-                .flatten()
-            {
-                break outcome;
+            if open {
+                match drain(&mut child, &mut reader, &mut open, &expect, events) {
+                    Some(Step::End(outcome)) => break Watched::Ended(outcome),
+                    Some(Step::Fault(fault)) => {
+                        // It cannot be reset any more: only stop or reboot.
+                        let fault = VcpuFault {
+                            status: VcpuStatus::Unrecoverable,
+                            ..fault
+                        };
+                        if let Some(watched) = vcpu_fault(&fault, &mut child, events, restarts) {
+                            break watched;
+                        }
+                    }
+                    _ => {}
+                }
             }
             if let Some(v) = reader.violation {
-                break violation("vm", "the vm process", Some(v));
+                break vm_died(violation("vm", "the vm process", Some(v)), events, restarts);
             }
             let status = reap(&child, Duration::ZERO);
             if killed_by_sigsys(status) {
-                break violation("vm", "the vm process", None);
+                break vm_died(violation("vm", "the vm process", None), events, restarts);
             }
             if jail_failed(status) {
-                break cordon(ExitCause::HostUnsupported, jail_failure("vm"));
+                break Watched::Ended(cordon(ExitCause::HostUnsupported, jail_failure("vm")));
             }
-            break cordon(
+            let died = cordon(
                 ExitCause::ChildDied,
                 format!("vm process died without a report: {}", describe(status)),
             );
+            break vm_died(died, events, restarts);
         }
         if let Some(i) = (0..devices.len()).find(|&i| fds[3 + i].revents != 0) {
             let (name, device) = &devices[i];
@@ -216,24 +268,28 @@ pub fn watch(
             let record = last_violation(device);
             let status = reap(device, Duration::ZERO);
             if record.is_some() || killed_by_sigsys(status) {
-                break violation(name, &format!("the {name} device process"), record);
+                break Watched::Ended(violation(
+                    name,
+                    &format!("the {name} device process"),
+                    record,
+                ));
             }
             if jail_failed(status) {
-                break cordon(
+                break Watched::Ended(cordon(
                     ExitCause::HostUnsupported,
                     jail_failure(&format!("{name} device")),
-                );
+                ));
             }
-            break cordon(
+            break Watched::Ended(cordon(
                 ExitCause::DeviceFailed,
                 format!("{name} device process died: {}", describe(status)),
-            );
+            ));
         }
         if backstop.is_some_and(|b| Instant::now() >= b) {
-            break cordon(
+            break Watched::Ended(cordon(
                 ExitCause::Timeout,
                 "timeout: the vm process did not stop, killed".into(),
-            );
+            ));
         }
     };
     let status = reap(&child, EXIT_GRACE);
@@ -251,7 +307,69 @@ pub fn watch(
             describe(status)
         );
     }
-    outcome
+    watched
+}
+
+/// Applies the restart policy to a vCPU fault: None when the vCPU was
+/// reset and the watch goes on.
+fn vcpu_fault(
+    fault: &VcpuFault,
+    child: &mut Child,
+    events: &mut EventLog,
+    restarts: &mut Restarts,
+) -> Option<Watched> {
+    let seen = Fault {
+        process: None,
+        vcpu: Some(fault.vcpu),
+        cause: fault.to_string(),
+        pc: fault.pc,
+        vcpu_repairable: fault.status == VcpuStatus::Poisoned,
+    };
+    // A vm process under reset-vcpu waits for an answer after a fault it
+    // could have reset.
+    let waiting = restarts.policy().on_vcpu_fault == FaultAction::ResetVcpu && seen.vcpu_repairable;
+    match restarts.decide(&seen, events) {
+        Decision::ResetVcpu { boot_counter } => {
+            if let Err(e) = control::send(&mut child.control, &ToVm::ResetVcpu { boot_counter }) {
+                // It died; the loop sees its pidfd next.
+                log::debug!("cannot send the reset: {e}");
+            }
+            None
+        }
+        Decision::Reboot { .. } => Some(Watched::Reboot),
+        Decision::Stop { budget_spent } => {
+            if waiting {
+                let _ = control::send(&mut child.control, &ToVm::Stop);
+            }
+            let mut reason = fault.to_string();
+            if budget_spent {
+                reason.push_str("; the restart budget is spent");
+            }
+            Some(Watched::Ended(cordon(ExitCause::VcpuFault, reason)))
+        }
+    }
+}
+
+/// Applies the restart policy to the vm process's death (`died`: the
+/// outcome if the sandbox stops).
+fn vm_died(died: Outcome, events: &mut EventLog, restarts: &mut Restarts) -> Watched {
+    let seen = Fault {
+        process: Some("vm"),
+        vcpu: None,
+        cause: died.reason.clone().unwrap_or_default(),
+        pc: None,
+        vcpu_repairable: false,
+    };
+    match restarts.decide(&seen, events) {
+        Decision::Stop { budget_spent: true } => Watched::Ended(Outcome {
+            reason: died
+                .reason
+                .map(|r| format!("{r}; the restart budget is spent")),
+            ..died
+        }),
+        Decision::Stop { .. } => Watched::Ended(died),
+        Decision::ResetVcpu { .. } | Decision::Reboot { .. } => Watched::Reboot,
+    }
 }
 
 /// The outcome of a seccomp violation `who` made: with the reporter's
@@ -374,25 +492,27 @@ mod tests {
             status,
             reason: None,
         };
-        let ok = outcome_of(exit(7), &unikernel).unwrap();
+        let ok = outcome_of(exit(7), &unikernel).unwrap().unwrap();
         assert_eq!(ok.exit, SandboxExit::Guest(7));
         assert_eq!(ok.reason, None);
-        let bad = outcome_of(exit(4096), &unikernel).unwrap();
+        let bad = outcome_of(exit(4096), &unikernel).unwrap().unwrap();
         assert_eq!(bad.exit, SandboxExit::Cordon(ExitCause::BadGuestExit));
-        assert!(outcome_of(VmEvent::Started { vcpus: 1 }, &unikernel).is_none());
+        assert!(outcome_of(VmEvent::Started { vcpus: 1 }, &unikernel)
+            .unwrap()
+            .is_none());
         // The runtime's own statuses mean something only from the runtime.
         let trap = guest_abi::wasm_exit::TRAP;
         let wasm = Expect {
             wasm: true,
             ..Expect::default()
         };
-        let bad = outcome_of(exit(trap), &unikernel).unwrap();
+        let bad = outcome_of(exit(trap), &unikernel).unwrap().unwrap();
         assert_eq!(bad.exit, SandboxExit::Cordon(ExitCause::BadGuestExit));
         let trapped = VmEvent::GuestExit {
             status: trap,
             reason: Some("wasm: trap: unreachable".into()),
         };
-        let trapped = outcome_of(trapped, &wasm).unwrap();
+        let trapped = outcome_of(trapped, &wasm).unwrap().unwrap();
         assert_eq!(trapped.exit, SandboxExit::Cordon(ExitCause::WasmTrap));
         assert_eq!(trapped.reason.as_deref(), Some("wasm: trap: unreachable"));
     }

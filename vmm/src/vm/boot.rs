@@ -17,7 +17,7 @@ use super::exits::Unclaimed;
 use super::loader;
 use super::memory;
 use super::vcpu::{self, Shared, Vcpu};
-use crate::arch::x86_64::vcpu::{set_entry_state, to_kvm_cpuid, EntryState};
+use crate::arch::x86_64::vcpu::{set_cpuid, set_entry_state, to_kvm_cpuid, EntryState};
 use crate::arch::x86_64::ELF_MACHINE;
 use crate::boot::bootinfo::{self, BootParams};
 use crate::boot::elf;
@@ -39,7 +39,84 @@ pub struct BootedVm {
     pub shared: Shared,
     /// The backends' call eventfds: the control thread wakes vCPUs on them.
     pub calls: Vec<CallFd>,
+    /// What a reset needs to load the guest again.
+    pub image: GuestImage,
     pub _vm: VmFd,
+}
+
+/// The checked image (and module) the guest was loaded from, kept for
+/// `reset-vcpu`, which loads it again.
+pub struct GuestImage {
+    bytes: std::borrow::Cow<'static, [u8]>,
+    elf: elf::ElfImage,
+    module: Vec<u8>,
+    tsc_khz: u64,
+}
+
+impl GuestImage {
+    /// Writes the image, page tables, boot info (with `boot_counter`) and
+    /// module into guest memory, every byte of it (`state`: fresh memory may
+    /// skip zeros), and puts each vCPU in its entry state.
+    fn load(
+        &self,
+        config: &VmConfig,
+        shared: &Shared,
+        vcpus: &[&kvm_ioctls::VcpuFd],
+        boot_counter: u64,
+        state: loader::Memory,
+    ) -> Result<loader::Loaded, BootError> {
+        let layout = &shared.layout;
+        let boot_time_ns = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        let params = BootParams {
+            args: &config.args,
+            env: &config.env,
+            boot_counter,
+            tsc_khz: self.tsc_khz,
+            boot_time_ns,
+            fuel: config.fuel,
+            devices: &shared.devices.boot_info(),
+        };
+        let info = bootinfo::build(layout, config.vcpus, &params)?;
+        let loaded = loader::load(
+            &shared.memory,
+            &self.elf,
+            &self.bytes,
+            layout,
+            &info,
+            &self.module,
+            state,
+        )?;
+        for (index, (fd, stack)) in vcpus.iter().zip(&layout.stacks).enumerate() {
+            let state = EntryState {
+                index: index as u32,
+                entry: self.elf.entry,
+                stack_top: stack.top,
+                boot_info: layout.boot_info.base,
+                page_table_root: loaded.page_table_root,
+                gdt_addr: GDT_ADDR,
+                tss_addr: TSS_ADDR,
+            };
+            set_entry_state(fd, &state).map_err(kvm_err("set a vCPU's entry state"))?;
+        }
+        Ok(loaded)
+    }
+
+    /// `reset-vcpu`: stops every device's rings (so no backend writes into
+    /// the reloaded memory), then loads the guest again with `boot_counter`
+    /// and puts the (single) vCPU back in its entry state.
+    pub fn reload(
+        &self,
+        config: &VmConfig,
+        shared: &Shared,
+        vcpu: &kvm_ioctls::VcpuFd,
+        boot_counter: u64,
+    ) -> Result<(), BootError> {
+        shared.devices.reset_all();
+        self.load(config, shared, &[vcpu], boot_counter, loader::Memory::Used)?;
+        Ok(())
+    }
 }
 
 fn read_image(file: &mut File, limit: u64) -> Result<Vec<u8>, BootError> {
@@ -156,69 +233,55 @@ pub fn boot(config: &VmConfig, wasm_runtime: &'static [u8]) -> Result<BootedVm, 
         Devices::connect(&config.devices, second_handle(&kvm, &vm)?, &mem, &memfd)?
     };
     let tsc_khz = fds.first().and_then(|v| v.get_tsc_khz().ok()).unwrap_or(0);
-    let boot_time_ns = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    let params = BootParams {
-        args: &config.args,
-        env: &config.env,
-        boot_counter: config.boot_counter,
-        tsc_khz: u64::from(tsc_khz),
-        boot_time_ns,
-        fuel: config.fuel,
-        devices: &devices.boot_info(),
-    };
-    let info = bootinfo::build(&layout, config.vcpus, &params)?;
-    let loaded = loader::load(
-        &mem,
-        &elf,
-        &image,
-        &layout,
-        &info,
-        &module,
-        loader::Memory::Fresh,
-    )?;
-
     let cpuid = to_kvm_cpuid(&config.cpuid).map_err(|_| BootError::Cpuid)?;
-    let mut vcpus = Vec::with_capacity(fds.len());
-    for (fd, stack) in fds.into_iter().zip(&layout.stacks) {
-        let index = vcpus.len() as u32;
-        let state = EntryState {
-            index,
-            entry: elf.entry,
-            stack_top: stack.top,
-            boot_info: layout.boot_info.base,
-            page_table_root: loaded.page_table_root,
-            gdt_addr: GDT_ADDR,
-            tss_addr: TSS_ADDR,
-        };
-        set_entry_state(&fd, &cpuid, &state).map_err(kvm_err("set a vCPU's entry state"))?;
-        vcpus.push(Vcpu {
-            fd,
-            index,
-            status: VcpuStatus::Ready,
-        });
+    for (index, fd) in fds.iter().enumerate() {
+        set_cpuid(fd, &cpuid, index as u32).map_err(kvm_err("set a vCPU's CPUID"))?;
     }
+    let image = GuestImage {
+        bytes: image,
+        elf,
+        module,
+        tsc_khz: u64::from(tsc_khz),
+    };
     vcpu::install_kick_handler().map_err(|e| BootError::Kvm {
         what: "install the kick handler",
         source: e,
     })?;
-    let shared = Shared {
-        console: Console::new(std::io::stdout(), config.console_budget, vcpus.len()),
+    let mut shared = Shared {
+        console: Console::new(std::io::stdout(), config.console_budget, fds.len()),
         unclaimed: Unclaimed::default(),
         stop: AtomicBool::new(false),
-        in_run_loop: vcpus.iter().map(|_| AtomicBool::new(true)).collect(),
+        in_run_loop: fds.iter().map(|_| AtomicBool::new(true)).collect(),
         wake: EventFd::new(libc::EFD_NONBLOCK | libc::EFD_CLOEXEC).map_err(BootError::EventFd)?,
         layout,
         // Kept alive for the VM's lifetime: KVM maps this memory.
         memory: mem,
         devices,
-        page_map: loaded.page_map,
+        page_map: Default::default(),
     };
+    let fd_refs: Vec<&kvm_ioctls::VcpuFd> = fds.iter().collect();
+    let loaded = image.load(
+        config,
+        &shared,
+        &fd_refs,
+        config.boot_counter,
+        loader::Memory::Fresh,
+    )?;
+    shared.page_map = loaded.page_map;
+    let vcpus = fds
+        .into_iter()
+        .enumerate()
+        .map(|(index, fd)| Vcpu {
+            fd,
+            index: index as u32,
+            status: VcpuStatus::Ready,
+        })
+        .collect();
     Ok(BootedVm {
         vcpus,
         shared,
         calls,
+        image,
         _vm: vm,
     })
 }

@@ -220,6 +220,19 @@ impl Devices {
         true
     }
 
+    /// Resets every device as a guest writing 0 to its Status register
+    /// would: each backend stops its rings (GET_VRING_BASE) before the
+    /// guest's memory is loaded again (`reset-vcpu`).
+    pub fn reset_all(&self) {
+        for slot in &self.slots {
+            lock(slot).write(
+                guest_abi::virtio_mmio::reg::STATUS,
+                &0u32.to_le_bytes(),
+                &self.memory,
+            );
+        }
+    }
+
     /// A backend signalled the call eventfd of a queue of `slot`.
     pub fn signal_used(&self, slot: usize) {
         if let Some(device) = self.slots.get(slot) {

@@ -47,6 +47,7 @@ pub fn main(mode: crate::spawn::ChildMode, wasm_runtime: &'static [u8]) -> ! {
     };
     let config = match control::recv::<ToVm>(&mut reader) {
         Ok(ToVm::Boot(config)) => config,
+        Ok(other) => die(&format!("expected the boot message, got {other:?}")),
         Err(e) => die(&format!("no boot message from the supervisor: {e}")),
     };
     if let Ok(level) = config.log_level.parse() {

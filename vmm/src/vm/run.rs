@@ -15,10 +15,11 @@ use vmm_sys_util::signal::{Killable, SIGRTMIN};
 
 use super::boot::BootedVm;
 use super::devices::CallFd;
-use super::vcpu::{Report, Shared};
+use super::vcpu::{Report, Shared, Vcpu};
 use crate::config::VmConfig;
-use crate::control::{self, FromVm};
-use crate::events::{VcpuPc, VmEvent};
+use crate::control::{self, FromVm, ToVm};
+use crate::events::{VcpuFault, VcpuPc, VcpuStatus, VmEvent};
+use crate::policy::FaultAction;
 
 /// How long kicked vCPUs get to leave their run loops.
 const STOP_GRACE: Duration = Duration::from_millis(500);
@@ -27,6 +28,9 @@ const KICK_EVERY: Duration = Duration::from_millis(5);
 
 /// Runs the guest to its end; never returns. Each vCPU thread first adds
 /// the vcpu seccomp filter (in `vcpu_seccomp`'s mode) to the process's.
+/// Under `--on-vcpu-fault reset-vcpu` a repairable fault of the single
+/// vCPU is reported and the supervisor answers: reset (the image is loaded
+/// again and the vCPU restarts at its entry) or stop.
 pub fn run(
     vm: BootedVm,
     config: &VmConfig,
@@ -38,36 +42,65 @@ pub fn run(
         vcpus,
         shared,
         calls,
+        image,
         _vm,
     } = vm;
     let shared = Arc::new(shared);
     let (tx, rx) = mpsc::channel();
-    let mut threads = Vec::with_capacity(vcpus.len());
-    for vcpu in vcpus {
-        let (shared, tx) = (Arc::clone(&shared), tx.clone());
-        let spawned = std::thread::Builder::new()
-            .name(format!("vcpu{}", vcpu.index))
-            .spawn(move || {
-                if let Some(mode) = vcpu_seccomp {
-                    jail_vcpu_thread(mode);
-                }
-                vcpu.run(&shared, tx)
-            });
-        match spawned {
-            Ok(handle) => threads.push(handle),
-            Err(e) => {
-                log::error!("cannot start a vCPU thread: {e}");
-                std::process::exit(1);
-            }
-        }
-    }
-    drop(tx);
-    let vcpu_count = config.vcpus;
-    send(events, VmEvent::Started { vcpus: vcpu_count });
+    let mut threads: Vec<JoinHandle<Vcpu>> = vcpus
+        .into_iter()
+        .map(|vcpu| start_vcpu(vcpu, &shared, &tx, vcpu_seccomp))
+        .collect();
+    send(
+        events,
+        VmEvent::Started {
+            vcpus: config.vcpus,
+        },
+    );
     let deadline = config
         .timeout_ms
         .map(|ms| Instant::now() + Duration::from_millis(ms));
-    let end = wait_for_end(&rx, deadline, &shared, &death, &calls, &threads);
+    // The terminal event, unless it was sent already (a fault the
+    // supervisor chose to stop on).
+    let end = loop {
+        let end = wait_for_end(&rx, deadline, &shared, &death, &calls, &threads);
+        let Some(VmEvent::VcpuFault(fault)) = end else {
+            break Some(end);
+        };
+        if !resettable(config, &fault) {
+            break Some(Some(VmEvent::VcpuFault(fault)));
+        }
+        send(events, VmEvent::VcpuFault(fault));
+        let boot_counter = match control::recv::<ToVm>(events) {
+            Ok(ToVm::ResetVcpu { boot_counter }) => boot_counter,
+            Ok(_) => break None,
+            Err(e) => {
+                log::error!("no answer from the supervisor after a fault: {e}");
+                break None;
+            }
+        };
+        // The faulted vCPU has left its loop (it reported), so its thread
+        // ends on its own and hands the vCPU back.
+        let Some(vcpu) = threads.pop().and_then(|t| t.join().ok()) else {
+            log::error!("the faulted vCPU's thread did not hand it back");
+            break None;
+        };
+        if let Err(e) = image.reload(config, &shared, &vcpu.fd, boot_counter) {
+            break Some(Some(VmEvent::BootFailed {
+                cause: e.cause(),
+                message: crate::error_chain(&e),
+            }));
+        }
+        shared.in_run_loop[0].store(true, Ordering::Release);
+        threads.push(start_vcpu(vcpu, &shared, &tx, vcpu_seccomp));
+        send(
+            events,
+            VmEvent::Started {
+                vcpus: config.vcpus,
+            },
+        );
+    };
+    drop(tx);
     let all_stopped = stop_vcpus(&threads, &shared);
     let mut pcs = Vec::new();
     if all_stopped {
@@ -87,11 +120,46 @@ pub fn run(
     if counts.total() > 0 {
         send(events, VmEvent::Unclaimed(counts));
     }
-    send(events, end.unwrap_or(VmEvent::Timeout { pcs }));
+    if let Some(end) = end {
+        send(events, end.unwrap_or(VmEvent::Timeout { pcs }));
+    }
     if all_stopped {
         teardown(_vm, shared);
     }
     std::process::exit(0)
+}
+
+/// Whether the supervisor may answer `fault` with a reset: the policy
+/// asks for it, there is one vCPU, and its state can be repaired.
+fn resettable(config: &VmConfig, fault: &VcpuFault) -> bool {
+    config.on_vcpu_fault == FaultAction::ResetVcpu
+        && config.vcpus == 1
+        && fault.status == VcpuStatus::Poisoned
+}
+
+/// Starts a vCPU's thread, which jails itself first.
+fn start_vcpu(
+    vcpu: Vcpu,
+    shared: &Arc<Shared>,
+    tx: &mpsc::Sender<Report>,
+    vcpu_seccomp: Option<jail::seccomp::Mode>,
+) -> JoinHandle<Vcpu> {
+    let (shared, tx) = (Arc::clone(shared), tx.clone());
+    let spawned = std::thread::Builder::new()
+        .name(format!("vcpu{}", vcpu.index))
+        .spawn(move || {
+            if let Some(mode) = vcpu_seccomp {
+                jail_vcpu_thread(mode);
+            }
+            vcpu.run(&shared, tx)
+        });
+    match spawned {
+        Ok(handle) => handle,
+        Err(e) => {
+            log::error!("cannot start a vCPU thread: {e}");
+            std::process::exit(1);
+        }
+    }
 }
 
 /// Destroys the VM and unmaps guest memory before the process exits. Left
@@ -145,7 +213,7 @@ fn wait_for_end(
     shared: &Shared,
     death: &OwnedFd,
     calls: &[CallFd],
-    threads: &[JoinHandle<()>],
+    threads: &[JoinHandle<Vcpu>],
 ) -> Option<VmEvent> {
     loop {
         loop {
@@ -248,11 +316,11 @@ fn wait_for_wake(
 /// Kicks every vCPU still in its run loop until all have left it or
 /// `STOP_GRACE` passes; returns whether all left (their threads then end on
 /// their own, and each sent its report before clearing its flag).
-fn stop_vcpus(threads: &[JoinHandle<()>], shared: &Shared) -> bool {
+fn stop_vcpus(threads: &[JoinHandle<Vcpu>], shared: &Shared) -> bool {
     shared.stop.store(true, Ordering::Release);
     let give_up = Instant::now() + STOP_GRACE;
     loop {
-        let running: Vec<&JoinHandle<()>> = threads
+        let running: Vec<&JoinHandle<Vcpu>> = threads
             .iter()
             .zip(&shared.in_run_loop)
             .filter(|(_, running)| running.load(Ordering::Acquire))

@@ -68,8 +68,9 @@ pub struct Vcpu {
 }
 
 impl Vcpu {
-    /// Runs until the guest exits, faults, or the vCPU is kicked.
-    pub fn run(mut self, shared: &Shared, reports: Sender<Report>) {
+    /// Runs until the guest exits, faults, or the vCPU is kicked; hands
+    /// the vCPU back (for `reset-vcpu`).
+    pub fn run(mut self, shared: &Shared, reports: Sender<Report>) -> Vcpu {
         let report = self.run_loop(shared);
         // The order matters to `run::stop_vcpus`: the report is in the
         // channel before the flag says this vCPU left its loop, and the wake
@@ -79,6 +80,7 @@ impl Vcpu {
             flag.store(false, Ordering::Release);
         }
         let _ = shared.wake.write(1);
+        self
     }
 
     fn run_loop(&mut self, shared: &Shared) -> Report {

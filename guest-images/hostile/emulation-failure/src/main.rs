@@ -4,14 +4,16 @@
 //! completed and KVM_RUN ends with KVM_EXIT_INTERNAL_ERROR (suberror 1,
 //! emulation). On kvm_pvm that happens at CPL3 as it is; on VMX/SVM a CPL3
 //! emulation failure becomes #UD (here a triple fault) unless the VMM
-//! enables KVM_CAP_EXIT_ON_EMULATION_FAILURE.
+//! enables KVM_CAP_EXIT_ON_EMULATION_FAILURE. It first prints its boot
+//! counter, so restart policy tests can count its boots.
 #![no_std]
 #![no_main]
 
 use guest_rt::abi::{DEVICE_WINDOW_BASE, DEVICE_WINDOW_SIZE, PAGE_SIZE};
 use guest_rt::{println, BootInfo};
 
-fn main(_boot: &'static BootInfo, _vcpu: u64) -> u32 {
+fn main(boot: &'static BootInfo, _vcpu: u64) -> u32 {
+    println!("emulation-failure: boot {}", boot.boot_counter);
     // The last slot of the window: MMIO that no device claims.
     let target = DEVICE_WINDOW_BASE + DEVICE_WINDOW_SIZE - PAGE_SIZE;
     println!("emulation-failure: x87 load from MMIO at {target:#x}");

@@ -1,12 +1,14 @@
 //! Raises #UD with `ud2`. Guest ABI v1 gives the guest no IDT, so the
 //! exception cannot be delivered and ends in a triple fault
-//! (KVM_EXIT_SHUTDOWN).
+//! (KVM_EXIT_SHUTDOWN). It first prints its boot counter, so restart
+//! policy tests can count its boots.
 #![no_std]
 #![no_main]
 
 use guest_rt::{println, BootInfo};
 
-fn main(_boot: &'static BootInfo, _vcpu: u64) -> u32 {
+fn main(boot: &'static BootInfo, _vcpu: u64) -> u32 {
+    println!("triple-fault: boot {}", boot.boot_counter);
     println!("triple-fault: executing ud2 with no IDT");
     // SAFETY: `ud2` touches no memory; it raises #UD, which never returns
     // here (the VM shuts down).

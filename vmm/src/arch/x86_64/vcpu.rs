@@ -34,13 +34,15 @@ pub struct EntryState {
     pub tss_addr: u64,
 }
 
-/// Sets CPUID, segments, control registers, general registers and FPU state.
-pub fn set_entry_state(
-    vcpu: &VcpuFd,
-    cpuid: &CpuId,
-    state: &EntryState,
-) -> Result<(), kvm_ioctls::Error> {
-    vcpu.set_cpuid2(&vcpu_cpuid(cpuid, state.index))?;
+/// Sets vCPU `index`'s CPUID: once, before it first runs (KVM refuses a
+/// change afterwards).
+pub fn set_cpuid(vcpu: &VcpuFd, cpuid: &CpuId, index: u32) -> Result<(), kvm_ioctls::Error> {
+    vcpu.set_cpuid2(&vcpu_cpuid(cpuid, index))
+}
+
+/// Sets segments, control registers, general registers and FPU state: at
+/// boot, and again when `reset-vcpu` restarts the vCPU.
+pub fn set_entry_state(vcpu: &VcpuFd, state: &EntryState) -> Result<(), kvm_ioctls::Error> {
     let mut sregs = vcpu.get_sregs()?;
     let data = gdt::data_segment();
     sregs.cs = gdt::code_segment();
