@@ -7,7 +7,10 @@
 //!
 //! With `--bytes` the module is read into memory first and handed over as
 //! bytes (`Sandbox::wasm_bytes`). With `--out FILE` the sandbox's stdout
-//! goes to FILE instead of this program's (`Sandbox::stdio`).
+//! goes to FILE instead of this program's (`Sandbox::stdio`). With
+//! `--on-vcpu-fault ACTION` a faulting guest is restarted (at most twice)
+//! as the fault policy says (`Sandbox::on_fault`). The events the sandbox
+//! went through are printed on stderr.
 //!
 //! The sandbox's vm and console processes are re-executions of this very
 //! binary: `serve_if_spawned` turns them into what they are.
@@ -18,13 +21,18 @@ use std::time::Duration;
 fn main() -> ExitCode {
     cordon::serve_if_spawned();
     let mut args: Vec<String> = std::env::args().skip(1).collect();
-    let out = match args.iter().position(|a| a == "--out") {
-        Some(i) if i + 1 < args.len() => {
-            let file = args.remove(i + 1);
-            args.remove(i);
-            Some(file)
+    let out = take_option(&mut args, "--out");
+    let policy = match take_option(&mut args, "--on-vcpu-fault").map(|a| a.parse()) {
+        None => cordon::RestartPolicy::default(),
+        Some(Ok(on_vcpu_fault)) => cordon::RestartPolicy {
+            on_vcpu_fault,
+            max_restarts: 2,
+            ..cordon::RestartPolicy::default()
+        },
+        Some(Err(e)) => {
+            eprintln!("embed: --on-vcpu-fault {e}");
+            return ExitCode::from(64);
         }
-        _ => None,
     };
     let (bytes, module) = match args.as_slice() {
         [flag, path] if flag == "--bytes" => (true, path.clone()),
@@ -58,9 +66,12 @@ fn main() -> ExitCode {
         .env("EMBEDDED_BY", "examples/embed.rs")
         .mem_mib(64)
         .timeout(Duration::from_secs(10))
+        .on_fault(policy)
         .run();
     match outcome {
         Ok(outcome) => {
+            let events: Vec<String> = outcome.events.iter().map(describe).collect();
+            eprintln!("embed: events: {}", events.join(", "));
             match &outcome.reason {
                 Some(reason) => eprintln!("embed: {module} ended: {reason}"),
                 None => eprintln!("embed: {module} exited with {}", outcome.exit.code()),
@@ -70,6 +81,28 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("embed: cannot run {module}: {}", cordon::error_chain(&e));
             ExitCode::from(e.cause().code())
+        }
+    }
+}
+
+/// Removes `flag VALUE` from `args`; the value.
+fn take_option(args: &mut Vec<String>, flag: &str) -> Option<String> {
+    let i = args.iter().position(|a| a == flag)?;
+    if i + 1 >= args.len() {
+        return None;
+    }
+    let value = args.remove(i + 1);
+    args.remove(i);
+    Some(value)
+}
+
+/// One event in a few words.
+fn describe(event: &cordon::SandboxEvent) -> String {
+    match event {
+        cordon::SandboxEvent::Vm { vm, .. } => vm.name().to_string(),
+        cordon::SandboxEvent::Fault { fault, .. } => format!("fault ({})", fault.action),
+        cordon::SandboxEvent::Violation { violation, .. } => {
+            format!("violation in {}", violation.process)
         }
     }
 }

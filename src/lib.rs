@@ -15,7 +15,15 @@
 //!     .run()
 //!     .expect("the sandbox could not start");
 //! println!("exit status {}", outcome.exit.code());
+//! for event in &outcome.events {
+//!     println!("{event:?}"); // Started, GuestExit, faults and the action taken, ...
+//! }
 //! ```
+//!
+//! [`Sandbox::on_fault`] sets the fault policy (what a vCPU fault or the vm
+//! process's death does: stop, reset the vCPU, reboot; and the restart
+//! budget), as `--on-vcpu-fault`, `--max-restarts` and
+//! `--restart-window` do for `cordon run`.
 //!
 //! The calling process plays the supervisor: it opens the image, /dev/kvm
 //! and guest memory, starts the vm and device processes (each in its jail:
@@ -33,8 +41,10 @@ mod sandbox;
 pub use child::serve_if_spawned;
 pub use sandbox::Sandbox;
 pub use vmm::error_chain;
+pub use vmm::events::VmEvent;
 pub use vmm::exit::{ExitCause, SandboxExit};
-pub use vmm::supervisor::{Outcome, SupervisorError as Error};
+pub use vmm::policy::{FaultAction, RestartPolicy};
+pub use vmm::supervisor::{FaultRecord, Outcome, SandboxEvent, SupervisorError as Error};
 
 /// The Wasm runtime (`guest-images/wasm`), embedded so that a WebAssembly
 /// module needs no other file.

@@ -31,6 +31,11 @@ fn a_program_runs_a_module_through_the_api() {
         "Hello from WebAssembly in a cordon!\n"
     );
     assert!(stderr.contains("exited with 0"), "{stderr}");
+    // The lifecycle events come back with the outcome.
+    assert!(
+        stderr.contains("embed: events: Started, GuestExit"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -90,4 +95,29 @@ fn the_sandbox_writes_to_the_handles_it_is_given() {
         "Hello from WebAssembly in a cordon!\n"
     );
     std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn the_api_applies_the_fault_policy() {
+    let guest = std::path::PathBuf::from(env!("CORDON_GUEST_DIR")).join("triple-fault");
+    let out = Command::new(example())
+        .args(["--on-vcpu-fault", "reset-vcpu"])
+        .arg(&guest)
+        .output()
+        .expect("run the example");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(120), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for boot in 0..3 {
+        assert!(
+            stdout.contains(&format!("triple-fault: boot {boot}\n")),
+            "{stdout}"
+        );
+    }
+    assert!(
+        stderr.contains(
+            "embed: events: Started, VcpuFault, fault (reset-vcpu), Started, VcpuFault, fault (reset-vcpu), Started, VcpuFault, fault (stop)"
+        ),
+        "{stderr}"
+    );
 }

@@ -141,6 +141,19 @@ pub enum VmEvent {
 }
 
 impl VmEvent {
+    /// The event's name, as `--events` tags it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            VmEvent::Started { .. } => "Started",
+            VmEvent::GuestExit { .. } => "GuestExit",
+            VmEvent::VcpuFault(_) => "VcpuFault",
+            VmEvent::ConsoleBudget { .. } => "ConsoleBudget",
+            VmEvent::Timeout { .. } => "Timeout",
+            VmEvent::BootFailed { .. } => "BootFailed",
+            VmEvent::Unclaimed(_) => "Unclaimed",
+        }
+    }
+
     /// Whether this event ends the sandbox.
     pub fn is_terminal(&self) -> bool {
         !matches!(self, VmEvent::Started { .. } | VmEvent::Unclaimed(_))

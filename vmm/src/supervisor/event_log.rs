@@ -29,14 +29,14 @@ pub struct ReportedViolation {
 }
 
 /// A vCPU fault or a vm process death, and what the policy made of it.
-#[derive(Clone, Debug, Serialize)]
-pub struct FaultRecord<'a> {
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FaultRecord {
     /// The sandbox's name (its cgroup's, "sandbox-<supervisor pid>").
-    pub sandbox: &'a str,
+    pub sandbox: String,
     /// "vm" when the vm process died; None for a vCPU fault.
-    pub process: Option<&'a str>,
+    pub process: Option<String>,
     pub vcpu: Option<u32>,
-    pub cause: &'a str,
+    pub cause: String,
     /// The guest's program counter, where it could be read.
     pub pc: Option<u64>,
     /// "stop", "reset-vcpu" or "reboot".
@@ -45,22 +45,31 @@ pub struct FaultRecord<'a> {
     pub restarts: u64,
 }
 
-#[derive(Serialize)]
+/// One thing that happened to a sandbox, as `--events` writes it (one
+/// JSON line each, tagged by `event`) and as `Outcome::events` lists it.
+/// `time` is seconds since the supervisor started the sandbox.
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
-enum Record<'a> {
+pub enum SandboxEvent {
+    Vm {
+        time: f64,
+        vm: VmEvent,
+    },
     Fault {
         time: f64,
         #[serde(flatten)]
-        fault: &'a FaultRecord<'a>,
-    },
-    Vm {
-        time: f64,
-        vm: &'a VmEvent,
+        fault: FaultRecord,
     },
     Violation {
         time: f64,
-        violation: &'a ReportedViolation,
+        violation: ReportedViolation,
     },
+}
+
+/// The last line of `--events`.
+#[derive(Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+enum End<'a> {
     End {
         time: f64,
         exit: u8,
@@ -69,10 +78,16 @@ enum Record<'a> {
     },
 }
 
-/// Where events go; a no-op without `--events`.
+/// Most events an `Outcome` carries; a sandbox that restarts without end
+/// (a tiny `--restart-window`) keeps its first ones.
+const KEPT_MAX: usize = 1024;
+
+/// Where events go: the `--events` file, if any, and the list the outcome
+/// carries.
 pub struct EventLog {
     file: Option<File>,
     start: Instant,
+    kept: Vec<SandboxEvent>,
 }
 
 impl EventLog {
@@ -81,10 +96,11 @@ impl EventLog {
         Ok(EventLog {
             file: path.map(File::create).transpose()?,
             start: Instant::now(),
+            kept: Vec::new(),
         })
     }
 
-    fn write(&mut self, record: &Record) {
+    fn write(&mut self, record: &impl Serialize) {
         let Some(file) = &mut self.file else { return };
         let mut line = match serde_json::to_vec(record) {
             Ok(line) => line,
@@ -101,37 +117,46 @@ impl EventLog {
         self.start.elapsed().as_secs_f64()
     }
 
+    fn record(&mut self, event: SandboxEvent) {
+        self.write(&event);
+        if self.kept.len() < KEPT_MAX {
+            self.kept.push(event);
+        }
+    }
+
     pub fn vm(&mut self, vm: &VmEvent) {
-        self.write(&Record::Vm {
-            time: self.time(),
-            vm,
+        let time = self.time();
+        self.record(SandboxEvent::Vm {
+            time,
+            vm: vm.clone(),
         });
     }
 
-    pub fn fault(&mut self, fault: &FaultRecord) {
-        self.write(&Record::Fault {
-            time: self.time(),
-            fault,
-        });
+    pub fn fault(&mut self, fault: FaultRecord) {
+        let time = self.time();
+        self.record(SandboxEvent::Fault { time, fault });
     }
 
-    /// The end, with a violation record first if that is how it ended.
-    pub fn end(&mut self, outcome: &Outcome) {
+    /// The end, with a violation record first if that is how it ended;
+    /// hands over every event kept for the outcome.
+    pub fn end(&mut self, outcome: &Outcome) -> Vec<SandboxEvent> {
         if let Some(violation) = &outcome.violation {
-            self.write(&Record::Violation {
-                time: self.time(),
-                violation,
+            let time = self.time();
+            self.record(SandboxEvent::Violation {
+                time,
+                violation: violation.clone(),
             });
         }
         let cause = match outcome.exit {
             SandboxExit::Guest(_) => None,
             SandboxExit::Cordon(cause) => Some(cause.name()),
         };
-        self.write(&Record::End {
+        self.write(&End::End {
             time: self.time(),
             exit: outcome.exit.code(),
             cause,
             reason: outcome.reason.as_deref(),
         });
+        std::mem::take(&mut self.kept)
     }
 }

@@ -21,7 +21,7 @@ use crate::exit::{ExitCause, SandboxExit};
 use crate::spawn::{self, JailSetupError, Role, SandboxJail, SpawnError, FIRST_KEPT_FD};
 
 pub use devices::{DeviceRequest, DeviceSetupError, DiskSpec};
-pub use event_log::ReportedViolation;
+pub use event_log::{FaultRecord, ReportedViolation, SandboxEvent};
 pub use resources::ResourceError;
 
 /// What `cordon run` asks for.
@@ -102,13 +102,17 @@ impl LimitOverrides {
 }
 
 /// How a sandbox ended and, when it was cordon's doing, why.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Outcome {
     pub exit: SandboxExit,
     /// One line for stderr; always set when `exit` is cordon's cause.
     pub reason: Option<String>,
     /// Set when a process was stopped by its seccomp filter.
     pub violation: Option<ReportedViolation>,
+    /// What happened on the way, in order (what `--events` writes, but
+    /// the end): the vm process's events, faults with the action taken, a
+    /// violation. At most the first 1024.
+    pub events: Vec<SandboxEvent>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -342,7 +346,7 @@ pub fn run(req: &RunRequest) -> Result<Outcome, SupervisorError> {
     let mut cpuid = None;
     // Each turn is one boot: the first, then one per reboot the policy
     // allows.
-    let outcome = loop {
+    let mut outcome = loop {
         let started = boot.start(restarts.boot_counter(), &mut cpuid)?;
         let expect = watch::Expect {
             timeout: req.timeout,
@@ -360,7 +364,7 @@ pub fn run(req: &RunRequest) -> Result<Outcome, SupervisorError> {
             watch::Watched::Reboot => log::info!("rebooting: boot {}", restarts.boot_counter()),
         }
     };
-    events.end(&outcome);
+    outcome.events = events.end(&outcome);
     if let Some(Err(e)) = jail.map(SandboxJail::remove) {
         log::warn!("the sandbox's cgroup was left behind: {e}");
     }

@@ -101,11 +101,11 @@ impl Restarts {
             ),
         };
         log::warn!("{}; {what}", fault.cause);
-        events.fault(&FaultRecord {
-            sandbox: &self.sandbox,
-            process: fault.process,
+        events.fault(FaultRecord {
+            sandbox: self.sandbox.clone(),
+            process: fault.process.map(str::to_string),
             vcpu: fault.vcpu,
-            cause: &fault.cause,
+            cause: fault.cause.clone(),
             pc: fault.pc,
             action: action.name(),
             restarts,

@@ -26,6 +26,7 @@ fn cordon(cause: ExitCause, reason: String) -> Outcome {
         exit: SandboxExit::Cordon(cause),
         reason: Some(reason),
         violation: None,
+        events: Vec::new(),
     }
 }
 
@@ -46,6 +47,7 @@ fn guest_exit(status: u32, reason: Option<String>, wasm: bool) -> Outcome {
             exit: SandboxExit::Guest(status),
             reason: None,
             violation: None,
+            events: Vec::new(),
         };
     }
     match ExitCause::of_wasm_runtime(status).filter(|_| wasm) {
