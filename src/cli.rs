@@ -124,6 +124,12 @@ pub struct Run {
     /// syscall number, name, arch) and the end (exit status, cause, reason)
     #[argh(option)]
     pub events: Option<std::path::PathBuf>,
+    /// TESTING ONLY: enter the first boot with CS.D set beside CS.L, a
+    /// state VMX and SVM refuse to enter (KVM_EXIT_FAIL_ENTRY; kvm_pvm
+    /// runs it), so tests can fault a vCPU that way; restarts enter
+    /// correctly
+    #[argh(switch, hidden_help)]
+    pub test_bad_entry_state: bool,
     /// DEBUGGING ONLY: start the vm and device processes without their jail
     /// (no namespaces, cgroup, Landlock, seccomp, ...); warns on every run
     #[argh(switch)]

@@ -109,6 +109,7 @@ fn run_sandbox(run: &cli::Run) -> ExitCode {
         stdio: None,
         wasm_runtime: cordon::WASM_RUNTIME,
         restart,
+        test_bad_entry_state: run.test_bad_entry_state,
     };
     match supervisor::run(&req) {
         Ok(outcome) => {

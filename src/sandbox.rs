@@ -49,6 +49,7 @@ impl Sandbox {
                 stdio: None,
                 wasm_runtime: crate::WASM_RUNTIME,
                 restart: RestartPolicy::default(),
+                test_bad_entry_state: false,
             },
             _bytes: None,
             _stdio: None,

@@ -67,6 +67,43 @@ fn stop_is_the_default_and_ends_at_the_first_fault() {
     assert!(r.stderr.contains("; action: stop"), "{}", r.stderr);
 }
 
+/// Each way a guest can fault, under each policy, with one restart
+/// allowed: `ud2` (an exception the guest cannot handle: a triple fault
+/// without an IDT), a stack overflow into the guard page (a page fault,
+/// likewise) and an MMIO access KVM cannot emulate. A failed entry, which
+/// kvm_pvm cannot produce, is covered on kvm-amd in tests/l1_kvm.rs.
+#[test]
+fn every_fault_under_every_policy() {
+    let faults = [
+        ("triple-fault", "shutdown (triple fault)"),
+        (
+            "stack-overflow",
+            "stack overflow into the guard page of vCPU 0",
+        ),
+        (
+            "emulation-failure",
+            "internal error (suberror 1: emulation failure)",
+        ),
+    ];
+    for (guest_name, cause) in faults {
+        for policy in ["stop", "reset-vcpu", "reboot"] {
+            let (r, events) = run_with(
+                guest_name,
+                &["--on-vcpu-fault", policy, "--max-restarts", "1"],
+            );
+            let what = format!("{guest_name} under {policy}");
+            assert_eq!(r.code, 120, "{what}: {}", r.stderr);
+            assert!(r.stderr.contains(cause), "{what}: {}", r.stderr);
+            let (expected_boots, expected_actions): (&[u64], &[&str]) = match policy {
+                "stop" => (&[0], &["stop"]),
+                _ => (&[0, 1], &[policy, "stop"]),
+            };
+            assert_eq!(boots(&r.stdout), expected_boots, "{what}");
+            assert_eq!(actions(&events), expected_actions, "{what}");
+        }
+    }
+}
+
 #[test]
 fn reset_vcpu_restarts_a_triple_faulted_guest_until_the_budget_is_spent() {
     let (r, events) = run_with(

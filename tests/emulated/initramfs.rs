@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 /// The virtio-mmio block stack, in load order.
 pub const VIRTIO_BLK: &[&str] = &["virtio_ring", "virtio", "virtio_mmio", "virtio_blk"];
 
-/// Builds an initramfs file. /init mounts proc, sys and devtmpfs, prints
+/// Builds an initramfs file. /init moves to a tmpfs root (see `INIT`),
+/// mounts proc, sys and devtmpfs, prints
 /// `CORDON-MARK init UPTIME`, insmods the modules in the order they were
 /// added, runs the test's script with `sh -e` (with `mark NAME VALUE...`
 /// defined), prints `CORDON-MARK exit STATUS` and powers off.
@@ -83,7 +84,19 @@ impl<'k> Initramfs<'k> {
     }
 }
 
+/// The initramfs is the kernel's rootfs, which pivot_root cannot leave and
+/// from whose chroots user namespaces cannot be made: /init first moves
+/// everything to a tmpfs and switch_roots there, as a booted system's
+/// initramfs does, so cordon's jail works as on any host.
 const INIT: &str = r#"#!/bin/busybox sh
+if [ "$1" != switched ]; then
+    /bin/busybox mkdir /newroot
+    /bin/busybox mount -t tmpfs -o mode=755 root /newroot
+    for d in /*; do
+        [ "$d" = /newroot ] || /bin/busybox cp -a "$d" /newroot/
+    done
+    exec /bin/busybox switch_root /newroot /init switched
+fi
 /bin/busybox --install -s /bin
 export PATH=/bin
 mount -t proc proc /proc

@@ -50,6 +50,11 @@ pub struct VmConfig {
     /// `--on-vcpu-fault`: under `reset-vcpu` a repairable fault of a
     /// single vCPU waits for the supervisor's answer instead of ending.
     pub on_vcpu_fault: crate::policy::FaultAction,
+    /// Testing only: vCPU 0 enters with CS.D set beside CS.L, which VMX and
+    /// SVM refuse (KVM_EXIT_FAIL_ENTRY), so tests can produce a failed
+    /// entry; a `reset-vcpu` reload enters correctly. The supervisor sets
+    /// it for the first boot only.
+    pub test_bad_entry_state: bool,
     /// `--fuel` for the Wasm runtime; 0 for no limit.
     pub fuel: u64,
     pub fds: VmFds,

@@ -63,6 +63,9 @@ pub struct RunRequest {
     pub wasm_runtime: &'static [u8],
     /// `--on-vcpu-fault`, `--max-restarts`, `--restart-window`.
     pub restart: crate::policy::RestartPolicy,
+    /// Testing only: the first boot's entry state is one hardware KVM
+    /// refuses to enter (see `VmConfig::test_bad_entry_state`).
+    pub test_bad_entry_state: bool,
 }
 
 /// How the sandbox is jailed.
@@ -455,6 +458,7 @@ impl Boot<'_> {
             env: req.env.clone(),
             boot_counter,
             on_vcpu_fault: req.restart.on_vcpu_fault,
+            test_bad_entry_state: req.test_bad_entry_state && boot_counter == 0,
             fuel: req.fuel.unwrap_or(0),
             fds: VmFds {
                 kvm: FIRST_KEPT_FD,
@@ -501,6 +505,7 @@ mod tests {
             stdio: None,
             wasm_runtime: &[],
             restart: Default::default(),
+            test_bad_entry_state: false,
         }
     }
 

@@ -100,6 +100,11 @@ impl GuestImage {
             };
             set_entry_state(fd, &state).map_err(kvm_err("set a vCPU's entry state"))?;
         }
+        if config.test_bad_entry_state && state == loader::Memory::Fresh {
+            if let Some(fd) = vcpus.first() {
+                spoil_entry_state(fd)?;
+            }
+        }
         Ok(loaded)
     }
 
@@ -166,6 +171,17 @@ fn read_module(mut file: File, limit: u64) -> Result<Vec<u8>, BootError> {
     read_bounded(&mut file, limit)
         .map_err(BootError::ReadModule)?
         .map_err(|len| BootError::Layout(layout::LayoutError::ModuleTooLarge { len, free: limit }))
+}
+
+/// `--test-bad-entry-state`: CS.D beside CS.L in long mode, which VMX's
+/// guest-state checks and SVM's VMRUN consistency checks refuse.
+fn spoil_entry_state(vcpu: &kvm_ioctls::VcpuFd) -> Result<(), BootError> {
+    let mut sregs = vcpu
+        .get_sregs()
+        .map_err(kvm_err("read a vCPU's entry state"))?;
+    sregs.cs.db = 1;
+    vcpu.set_sregs(&sregs)
+        .map_err(kvm_err("set a vCPU's entry state"))
 }
 
 /// Asks KVM to report an instruction it cannot emulate as

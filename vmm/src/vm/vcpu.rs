@@ -195,20 +195,36 @@ impl Vcpu {
 
     fn fault(&mut self, kind: FaultKind, shared: &Shared) -> Report {
         self.status = kind.status();
-        let hint = self
-            .fd
-            .get_sregs()
-            .ok()
-            .and_then(|s| fault_hint(s.cr2, &shared.layout, &shared.page_map));
+        let sregs = self.fd.get_sregs().ok();
+        // SVM's KVM resets a vCPU that shut down (its state is undefined
+        // then) before reporting: it sits at the reset vector, and the pc
+        // and CR2 of the fault are gone.
+        let was_reset = kind == FaultKind::Shutdown
+            && sregs.is_some_and(|s| s.cs.base == RESET_CS_BASE && s.cs.selector == 0xf000);
+        let (pc, hint) = if was_reset {
+            (
+                None,
+                Some(
+                    "KVM reset the vCPU when it shut down (SVM), so where it faulted is lost"
+                        .into(),
+                ),
+            )
+        } else {
+            let hint = sregs.and_then(|s| fault_hint(s.cr2, &shared.layout, &shared.page_map));
+            (self.pc(), hint)
+        };
         Report::Fault(VcpuFault {
             vcpu: self.index,
             kind,
-            pc: self.pc(),
+            pc,
             hint,
             status: self.status,
         })
     }
 }
+
+/// CS base of an x86 vCPU at its reset vector (RIP 0xfff0).
+const RESET_CS_BASE: u64 = 0xffff_0000;
 
 /// Blocks for the ABI's wait call. No device can signal yet, so only the
 /// deadline or a kick (unpark) ends it.

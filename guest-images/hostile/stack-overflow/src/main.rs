@@ -1,14 +1,16 @@
 //! Recurses without bound. Each frame holds a buffer the optimizer must
 //! keep (it goes through `black_box`), so the stack grows until it hits the
 //! unmapped guard page below it: a page fault with no IDT, so a triple
-//! fault.
+//! fault. It first prints its boot counter, so restart tests can count its
+//! boots.
 #![no_std]
 #![no_main]
 
 use core::hint::black_box;
 use guest_rt::{println, BootInfo};
 
-fn main(_boot: &'static BootInfo, _vcpu: u64) -> u32 {
+fn main(boot: &'static BootInfo, _vcpu: u64) -> u32 {
+    println!("stack-overflow: boot {}", boot.boot_counter);
     println!("stack-overflow: recursing into the guard page");
     let depth = recurse(black_box(0));
     println!("stack-overflow: recursion returned {depth}");
