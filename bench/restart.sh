@@ -11,7 +11,10 @@
 # time from the supervisor's fault record to the vm process's next
 # "Started" event (every vCPU about to enter the guest) is one sample;
 # prints the median, min and max per policy, with and without the virtio
-# consoles (a reboot restarts the device processes too).
+# consoles (a reboot restarts the device processes too). Last, device
+# restarts: the console device process of the console-echo guest killed
+# RESTARTS times, from the fault record to both consoles reconnected
+# (bench/restart_device.py).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -54,3 +57,4 @@ print(f"{policy:<10} devices: {devices:<7} restarts: {len(samples):>3}  "
 PY
     done
 done
+python3 bench/restart_device.py "$exe" "$(dirname "$guest")" "$RESTARTS" "$OUT/device.jsonl"

@@ -240,9 +240,11 @@ fn bad_policy_flags_are_usage_errors() {
     }
 }
 
-/// A running `cordon run --log-level debug ARGS spin`, its output as lines.
+/// A running `cordon run --log-level debug ARGS GUEST`, its output as
+/// lines.
 struct Spin {
     child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
     stderr: mpsc::Receiver<String>,
     stdout: mpsc::Receiver<String>,
 }
@@ -273,21 +275,48 @@ fn next_line(lines: &mpsc::Receiver<String>, what: &str, want: impl Fn(&str) -> 
 
 impl Spin {
     fn start(args: &[&str]) -> Spin {
+        Spin::guest("spin", args)
+    }
+
+    fn guest(name: &str, args: &[&str]) -> Spin {
         let mut child = cordon()
             .arg("run")
             .args(["--log-level", "debug", "--timeout", "20"])
             .args(args)
-            .arg(guest("spin"))
-            .stdin(Stdio::null())
+            .arg(guest(name))
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn cordon");
         Spin {
+            stdin: child.stdin.take(),
             stderr: lines_of(child.stderr.take().expect("stderr")),
             stdout: lines_of(child.stdout.take().expect("stdout")),
             child,
         }
+    }
+
+    /// The pid of the next process whose start the log reports as
+    /// "`what` started, pid N".
+    fn started(&self, what: &str) -> i32 {
+        let needle = format!("{what} started, pid ");
+        let line = next_line(&self.stderr, &needle, |l| l.contains(&needle));
+        line.split(&needle)
+            .nth(1)
+            .and_then(|p| p.trim().parse().ok())
+            .expect("a pid")
+    }
+
+    /// Writes `line` to the sandbox's stdin and waits for the guest to
+    /// print it back.
+    fn echo(&mut self, line: &str) {
+        use std::io::Write;
+        let stdin = self.stdin.as_mut().expect("stdin");
+        writeln!(stdin, "{line}").expect("write stdin");
+        next_line(&self.stdout, &format!("the echo of {line:?}"), |l| {
+            l == line
+        });
     }
 
     /// The pid of the next vm process, once its guest has printed boot
@@ -348,4 +377,66 @@ fn a_killed_vm_process_under_reset_vcpu_is_rebooted() {
     kill(spin.running_vm(1));
     let (out, _) = wait_limited(spin.child, GONE_WITHIN);
     assert_eq!(out.status.code(), Some(123));
+}
+
+#[test]
+fn a_killed_console_process_is_restarted_and_the_guest_goes_on() {
+    let events = temp_dir("killed-console").join("events.jsonl");
+    let mut echo = Spin::guest(
+        "console-echo",
+        &[
+            "--console",
+            "--on-vcpu-fault",
+            "reset-vcpu",
+            "--max-restarts",
+            "1",
+            "--events",
+            events.to_str().unwrap(),
+        ],
+    );
+    let console = echo.started("console0+console1 device process");
+    echo.echo("before");
+    kill(console);
+    // The restarted process reads the same stdin; the vm process replayed
+    // both consoles' rings to it, so the guest's posted buffers are served.
+    let restarted = echo.started("console0+console1 device process");
+    assert_ne!(console, restarted);
+    echo.echo("after");
+    // The second death is over the budget: the sandbox stops.
+    kill(restarted);
+    let (out, _) = wait_limited(echo.child, GONE_WITHIN);
+    assert_eq!(out.status.code(), Some(125));
+    let text = std::fs::read_to_string(&events).expect("events");
+    let seen = faults(&text);
+    let console = Some("console0+console1".to_string());
+    assert_eq!(
+        seen,
+        [
+            ("restart-device".into(), 1, None, console.clone()),
+            ("stop".into(), 1, None, console),
+        ],
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .last()
+            .unwrap_or_default()
+            .contains("the restart budget is spent"),
+        "{text}"
+    );
+    // Both consoles (slots 0 and 1) were replayed to the first restart.
+    for slot in 0..2 {
+        let record = format!(r#""DeviceReconnected":{{"slot":{slot},"error":null}}"#);
+        assert!(text.contains(&record), "{text}");
+    }
+}
+
+#[test]
+fn a_killed_device_process_under_stop_ends_the_sandbox() {
+    let mut echo = Spin::guest("console-echo", &["--console"]);
+    let console = echo.started("console0+console1 device process");
+    echo.echo("before");
+    kill(console);
+    let (out, _) = wait_limited(echo.child, GONE_WITHIN);
+    assert_eq!(out.status.code(), Some(125));
 }

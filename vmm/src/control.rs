@@ -6,6 +6,10 @@
 //! blocking calls, because its supervisor is trusted.
 
 use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+
+use vmm_sys_util::sock_ctrl_msg::ScmSocket;
 
 use jail::seccomp::{Violation, VIOLATION_MAGIC};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
@@ -28,6 +32,12 @@ pub enum ToVm {
     /// After a fault it reported under `reset-vcpu`: the budget is spent
     /// (or the policy changed its mind); end.
     Stop,
+    /// The device process behind `slot` was restarted: its new vhost-user
+    /// connection comes with this frame (SCM_RIGHTS, `send_with_fd`);
+    /// connect to it and replay the device's state.
+    Reconnect {
+        slot: usize,
+    },
 }
 
 /// vm process -> supervisor.
@@ -48,8 +58,8 @@ pub enum ControlError {
     Closed,
 }
 
-/// Writes one frame.
-pub fn send<T: Serialize>(out: &mut impl Write, msg: &T) -> Result<(), ControlError> {
+/// One frame: the body's length (u32, little-endian), then the body.
+fn frame<T: Serialize>(msg: &T) -> Result<Vec<u8>, ControlError> {
     let body = serde_json::to_vec(msg)?;
     if body.len() > MAX_FRAME {
         return Err(ControlError::TooLarge(body.len()));
@@ -57,8 +67,63 @@ pub fn send<T: Serialize>(out: &mut impl Write, msg: &T) -> Result<(), ControlEr
     let mut frame = Vec::with_capacity(4 + body.len());
     frame.extend_from_slice(&(body.len() as u32).to_le_bytes());
     frame.extend_from_slice(&body);
-    out.write_all(&frame)?;
+    Ok(frame)
+}
+
+/// Writes one frame.
+pub fn send<T: Serialize>(out: &mut impl Write, msg: &T) -> Result<(), ControlError> {
+    out.write_all(&frame(msg)?)?;
     Ok(())
+}
+
+fn errno(e: vmm_sys_util::errno::Error) -> ControlError {
+    ControlError::Io(io::Error::from_raw_os_error(e.errno()))
+}
+
+/// Writes one frame with `fd` attached to its first byte (SCM_RIGHTS).
+pub fn send_with_fd<T: Serialize>(
+    out: &UnixStream,
+    msg: &T,
+    fd: BorrowedFd<'_>,
+) -> Result<(), ControlError> {
+    let frame = frame(msg)?;
+    let sent = out
+        .send_with_fd(&frame[..1], fd.as_raw_fd())
+        .map_err(errno)?;
+    if sent != 1 {
+        return Err(ControlError::Io(io::ErrorKind::WriteZero.into()));
+    }
+    let mut out = out;
+    out.write_all(&frame[1..])?;
+    Ok(())
+}
+
+/// Reads one frame, blocking, with the fd that came with it (if any): a
+/// child's reader for frames from `send` and `send_with_fd` alike.
+pub fn recv_with_fd<T: DeserializeOwned>(
+    input: &UnixStream,
+) -> Result<(T, Option<OwnedFd>), ControlError> {
+    let mut first = [0u8; 1];
+    let (n, file) = loop {
+        match input.recv_with_fd(&mut first) {
+            Ok(got) => break got,
+            Err(e) if e.errno() == libc::EINTR => continue,
+            Err(e) => return Err(errno(e)),
+        }
+    };
+    if n == 0 {
+        return Err(ControlError::Closed);
+    }
+    let mut rest = [0u8; 3];
+    let mut input = input;
+    input.read_exact(&mut rest)?;
+    let len = u32::from_le_bytes([first[0], rest[0], rest[1], rest[2]]) as usize;
+    if len > MAX_FRAME {
+        return Err(ControlError::TooLarge(len));
+    }
+    let mut body = vec![0u8; len];
+    input.read_exact(&mut body)?;
+    Ok((serde_json::from_slice(&body)?, file.map(OwnedFd::from)))
 }
 
 /// Reads one frame, blocking.
@@ -162,6 +227,30 @@ impl FrameReader {
 mod tests {
     use super::*;
     use crate::events::VmEvent;
+    use std::os::fd::AsFd;
+
+    #[test]
+    fn a_frame_carries_its_fd_and_plain_frames_read_the_same_way() {
+        let (a, b) = UnixStream::pair().unwrap();
+        let (mine, theirs) = UnixStream::pair().unwrap();
+        send_with_fd(&a, &ToVm::Reconnect { slot: 3 }, theirs.as_fd()).unwrap();
+        send(&mut &a, &ToVm::Stop).unwrap();
+        let (msg, fd) = recv_with_fd::<ToVm>(&b).unwrap();
+        assert_eq!(msg, ToVm::Reconnect { slot: 3 });
+        // The fd that came is a working end of the pair.
+        let mut got = UnixStream::from(fd.expect("an fd"));
+        got.write_all(b"x").unwrap();
+        let mut byte = [0u8; 1];
+        (&mine).read_exact(&mut byte).unwrap();
+        assert_eq!(&byte, b"x");
+        let (msg, fd) = recv_with_fd::<ToVm>(&b).unwrap();
+        assert_eq!((msg, fd.is_none()), (ToVm::Stop, true));
+        drop(a);
+        assert!(matches!(
+            recv_with_fd::<ToVm>(&b),
+            Err(ControlError::Closed)
+        ));
+    }
 
     /// A non-blocking reader with nothing more to give after its bytes.
     struct Pending<'a>(&'a [u8]);

@@ -138,6 +138,10 @@ pub enum VmEvent {
     BootFailed { cause: ExitCause, message: String },
     /// Accesses no device claimed, reported once before the terminal event.
     Unclaimed(UnclaimedCounts),
+    /// The device in `slot` was reconnected to its restarted backend and
+    /// its rings replayed, or could not be (`error`: why; the device then
+    /// shows DEVICE_NEEDS_RESET to the guest).
+    DeviceReconnected { slot: usize, error: Option<String> },
 }
 
 impl VmEvent {
@@ -151,11 +155,15 @@ impl VmEvent {
             VmEvent::Timeout { .. } => "Timeout",
             VmEvent::BootFailed { .. } => "BootFailed",
             VmEvent::Unclaimed(_) => "Unclaimed",
+            VmEvent::DeviceReconnected { .. } => "DeviceReconnected",
         }
     }
 
     /// Whether this event ends the sandbox.
     pub fn is_terminal(&self) -> bool {
-        !matches!(self, VmEvent::Started { .. } | VmEvent::Unclaimed(_))
+        !matches!(
+            self,
+            VmEvent::Started { .. } | VmEvent::Unclaimed(_) | VmEvent::DeviceReconnected { .. }
+        )
     }
 }

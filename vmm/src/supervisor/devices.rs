@@ -64,6 +64,8 @@ pub enum DeviceSetupError {
         name: String,
         source: spawn::SpawnError,
     },
+    #[error("no device process {0} to restart")]
+    NoSuchDevice(usize),
     #[error("cannot configure the {name} device process")]
     Control {
         name: String,
@@ -173,6 +175,23 @@ pub fn start(
         running.push(start_one(exe, p, log_level, jail, stdio)?);
     }
     Ok(running)
+}
+
+/// Starts device process `index` (in `start`'s order) again, with fresh
+/// fds: its images opened again, new sockets.
+pub fn restart(
+    exe: &File,
+    req: &DeviceRequest,
+    log_level: &str,
+    jail: Option<&SandboxJail>,
+    stdio: Option<[std::os::fd::RawFd; 3]>,
+    index: usize,
+) -> Result<RunningDevice, DeviceSetupError> {
+    let planned = plan(req)?
+        .into_iter()
+        .nth(index)
+        .ok_or(DeviceSetupError::NoSuchDevice(index))?;
+    start_one(exe, planned, log_level, jail, stdio)
 }
 
 fn start_one(

@@ -355,6 +355,7 @@ pub fn run(req: &RunRequest) -> Result<Outcome, SupervisorError> {
             timeout: req.timeout,
             wasm: module.is_some(),
         };
+        let respawn = |index| boot.restart_device(index);
         match watch::watch(
             started.vm,
             started.devices,
@@ -362,6 +363,7 @@ pub fn run(req: &RunRequest) -> Result<Outcome, SupervisorError> {
             expect,
             &mut events,
             &mut restarts,
+            &respawn,
         ) {
             watch::Watched::Ended(outcome) => break outcome,
             watch::Watched::Reboot => log::info!("rebooting: boot {}", restarts.boot_counter()),
@@ -389,7 +391,7 @@ struct Boot<'a> {
 /// The processes of one boot.
 struct Started {
     vm: spawn::Child,
-    devices: Vec<(String, spawn::Child)>,
+    devices: Vec<watch::WatchedDevice>,
 }
 
 impl Boot<'_> {
@@ -474,10 +476,33 @@ impl Boot<'_> {
             // It may have died already; the watch loop reports how.
             log::debug!("cannot send the boot message: {e}");
         }
-        Ok(Started {
-            vm: child,
-            devices: running.into_iter().map(|d| (d.name, d.child)).collect(),
-        })
+        let mut first_slot = 0;
+        let devices = running
+            .into_iter()
+            .map(|d| {
+                let watched = watch::WatchedDevice {
+                    name: d.name,
+                    child: d.child,
+                    first_slot,
+                };
+                first_slot += d.vm_ends.len();
+                watched
+            })
+            .collect();
+        Ok(Started { vm: child, devices })
+    }
+
+    /// Device process `index` started again (see `devices::restart`).
+    fn restart_device(&self, index: usize) -> Result<devices::RunningDevice, DeviceSetupError> {
+        let log_level = self.req.log_level.to_string().to_lowercase();
+        devices::restart(
+            self.exe,
+            self.devices,
+            &log_level,
+            self.jail,
+            self.req.stdio,
+            index,
+        )
     }
 }
 

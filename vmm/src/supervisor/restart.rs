@@ -16,6 +16,8 @@ pub enum Decision {
     ResetVcpu { boot_counter: u64 },
     /// Replace the vm and device processes; the next boot has this counter.
     Reboot { boot_counter: u64 },
+    /// Start the device process again; the vm process reconnects to it.
+    RestartDevice,
 }
 
 /// A fault as the supervisor saw it.
@@ -59,15 +61,33 @@ impl Restarts {
         &self.policy
     }
 
-    /// Decides what `fault` leads to, prints it on stderr and records it.
+    /// Decides what a vCPU fault or a vm process death leads to, prints it
+    /// on stderr and records it.
     pub fn decide(&mut self, fault: &Fault, events: &mut EventLog) -> Decision {
         let wanted = self.policy.action(self.vcpus, fault.vcpu_repairable);
+        self.decide_for(wanted, fault, events)
+    }
+
+    /// Decides what a device process's death leads to: under `stop`, the
+    /// end; under the others, the device is restarted (budget permitting).
+    pub fn decide_device(&mut self, fault: &Fault, events: &mut EventLog) -> Decision {
+        self.decide_for(self.policy.on_vcpu_fault, fault, events)
+    }
+
+    fn decide_for(
+        &mut self,
+        wanted: FaultAction,
+        fault: &Fault,
+        events: &mut EventLog,
+    ) -> Decision {
+        let device = fault.process.is_some_and(|p| p != "vm");
         let decision = match wanted {
             FaultAction::Stop => Decision::Stop {
                 budget_spent: false,
             },
             _ => match self.budget.take(Instant::now()) {
                 None => Decision::Stop { budget_spent: true },
+                Some(_) if device => Decision::RestartDevice,
                 Some(_) => {
                     self.boot_counter += 1;
                     let boot_counter = self.boot_counter;
@@ -80,9 +100,10 @@ impl Restarts {
             },
         };
         let action = match decision {
-            Decision::Stop { .. } => FaultAction::Stop,
-            Decision::ResetVcpu { .. } => FaultAction::ResetVcpu,
-            Decision::Reboot { .. } => FaultAction::Reboot,
+            Decision::Stop { .. } => FaultAction::Stop.name(),
+            Decision::ResetVcpu { .. } => FaultAction::ResetVcpu.name(),
+            Decision::Reboot { .. } => FaultAction::Reboot.name(),
+            Decision::RestartDevice => "restart-device",
         };
         let restarts = self.budget.total();
         let what = match decision {
@@ -107,7 +128,7 @@ impl Restarts {
             vcpu: fault.vcpu,
             cause: fault.cause.clone(),
             pc: fault.pc,
-            action: action.name(),
+            action,
             restarts,
         });
         decision

@@ -1,9 +1,10 @@
 //! The supervisor's event loop for one vm process: its events, its exit,
 //! SIGINT/SIGTERM and the timeout backstop, until the child is reaped.
 
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::time::{Duration, Instant};
 
+use super::devices::{DeviceSetupError, RunningDevice};
 use super::event_log::{EventLog, ReportedViolation};
 use super::restart::{Decision, Fault, Restarts};
 use super::signals::StopSignals;
@@ -96,6 +97,13 @@ fn outcome_of(event: VmEvent, expect: &Expect) -> Result<Option<Outcome>, VcpuFa
             );
             None
         }
+        VmEvent::DeviceReconnected { slot, error } => {
+            match error {
+                None => log::debug!("device slot {slot} reconnected"),
+                Some(e) => log::warn!("device slot {slot} could not be reconnected: {e}"),
+            }
+            None
+        }
         VmEvent::GuestExit { status, reason } => Some(guest_exit(status, reason, expect.wasm)),
         VmEvent::VcpuFault(fault) => return Err(fault),
         VmEvent::ConsoleBudget { limit } => Some(cordon(
@@ -183,11 +191,12 @@ pub enum Watched {
 /// vCPU faults and vm process deaths go to `restarts`.
 pub fn watch(
     mut child: Child,
-    devices: Vec<(String, Child)>,
+    mut devices: Vec<WatchedDevice>,
     signals: &StopSignals,
     expect: Expect,
     events: &mut EventLog,
     restarts: &mut Restarts,
+    respawn: &Respawn,
 ) -> Watched {
     if let Err(e) = child.control.set_nonblocking(true) {
         log::error!("cannot make the control socket non-blocking: {e}");
@@ -204,7 +213,7 @@ pub fn watch(
             pollfd(signals.raw()),
             pollfd(child.pidfd.as_raw_fd()),
         ];
-        fds.extend(devices.iter().map(|(_, d)| pollfd(d.pidfd.as_raw_fd())));
+        fds.extend(devices.iter().map(|d| pollfd(d.child.pidfd.as_raw_fd())));
         poll(&mut fds, backstop);
         if fds[0].revents != 0 {
             match drain(&mut child, &mut reader, &mut open, &expect, events) {
@@ -265,27 +274,38 @@ pub fn watch(
             break vm_died(died, events, restarts);
         }
         if let Some(i) = (0..devices.len()).find(|&i| fds[3 + i].revents != 0) {
-            let (name, device) = &devices[i];
-            dead = Some(i);
-            let record = last_violation(device);
-            let status = reap(device, Duration::ZERO);
-            if record.is_some() || killed_by_sigsys(status) {
-                break Watched::Ended(violation(
-                    name,
-                    &format!("the {name} device process"),
-                    record,
-                ));
-            }
+            let device = &devices[i];
+            let name = device.name.clone();
+            let record = last_violation(&device.child);
+            let status = reap(&device.child, Duration::ZERO);
             if jail_failed(status) {
+                dead = Some(i);
                 break Watched::Ended(cordon(
                     ExitCause::HostUnsupported,
                     jail_failure(&format!("{name} device")),
                 ));
             }
-            break Watched::Ended(cordon(
-                ExitCause::DeviceFailed,
-                format!("{name} device process died: {}", describe(status)),
-            ));
+            let died = if record.is_some() || killed_by_sigsys(status) {
+                violation(&name, &format!("the {name} device process"), record)
+            } else {
+                cordon(
+                    ExitCause::DeviceFailed,
+                    format!("{name} device process died: {}", describe(status)),
+                )
+            };
+            let replaced = DeviceDeath {
+                index: i,
+                died,
+                vm: &child,
+                respawn,
+            };
+            match replaced.handle(&mut devices[i], events, restarts) {
+                Some(watched) => {
+                    dead = Some(i);
+                    break watched;
+                }
+                None => continue,
+            }
         }
         if backstop.is_some_and(|b| Instant::now() >= b) {
             break Watched::Ended(cordon(
@@ -298,18 +318,109 @@ pub fn watch(
     log::info!("vm process (pid {}) {}", child.pid, describe(status));
     // With the vm process gone, each backend sees its frontend disconnect
     // and exits on its own.
-    for (i, (name, device)) in devices.iter().enumerate() {
+    for (i, device) in devices.iter().enumerate() {
         if dead == Some(i) {
             continue;
         }
-        let status = reap(device, EXIT_GRACE);
+        let status = reap(&device.child, EXIT_GRACE);
         log::info!(
-            "{name} device process (pid {}) {}",
-            device.pid,
+            "{} device process (pid {}) {}",
+            device.name,
+            device.child.pid,
             describe(status)
         );
     }
     watched
+}
+
+/// A device process the watch loop follows.
+pub struct WatchedDevice {
+    /// "console0+console1", "block0", "rng".
+    pub name: String,
+    pub child: Child,
+    /// The vm process's slot of its first device (a process may serve
+    /// several, in consecutive slots).
+    pub first_slot: usize,
+}
+
+/// Starts device process `index` (in `devices::start`'s order) again, with
+/// fresh fds.
+pub type Respawn<'a> = dyn Fn(usize) -> Result<RunningDevice, DeviceSetupError> + 'a;
+
+/// A device process that died (already reaped).
+struct DeviceDeath<'a> {
+    index: usize,
+    /// The outcome if the sandbox stops.
+    died: Outcome,
+    vm: &'a Child,
+    respawn: &'a Respawn<'a>,
+}
+
+impl DeviceDeath<'_> {
+    /// Applies the restart policy. On a restart the new process replaces
+    /// `device` and the vm process gets each new connection with
+    /// `ToVm::Reconnect`; returns None then, and the watch goes on.
+    fn handle(
+        self,
+        device: &mut WatchedDevice,
+        events: &mut EventLog,
+        restarts: &mut Restarts,
+    ) -> Option<Watched> {
+        let seen = Fault {
+            process: Some(&device.name),
+            vcpu: None,
+            cause: self.died.reason.clone().unwrap_or_default(),
+            pc: None,
+            vcpu_repairable: false,
+        };
+        match restarts.decide_device(&seen, events) {
+            Decision::RestartDevice => {}
+            decision => {
+                let spent = matches!(decision, Decision::Stop { budget_spent: true });
+                return Some(Watched::Ended(with_budget_note(self.died, spent)));
+            }
+        }
+        let new = match (self.respawn)(self.index) {
+            Ok(new) => new,
+            Err(e) => {
+                let why = format!(
+                    "cannot restart the {} device process: {}",
+                    device.name,
+                    crate::error_chain(&e)
+                );
+                return Some(Watched::Ended(cordon(ExitCause::DeviceFailed, why)));
+            }
+        };
+        for (j, (_, name, end)) in new.vm_ends.iter().enumerate() {
+            let msg = ToVm::Reconnect {
+                slot: device.first_slot + j,
+            };
+            if let Err(e) = control::send_with_fd(&self.vm.control, &msg, end.as_fd()) {
+                // The vm process is gone; the loop sees its pidfd next.
+                log::debug!("cannot hand {name} to the vm process: {e}");
+            }
+        }
+        log::debug!(
+            "{} device process restarted, pid {}",
+            new.name,
+            new.child.pid
+        );
+        device.child = new.child;
+        None
+    }
+}
+
+/// `died`, its reason noting a spent restart budget if `spent`.
+fn with_budget_note(died: Outcome, spent: bool) -> Outcome {
+    if !spent {
+        return died;
+    }
+    Outcome {
+        reason: died
+            .reason
+            .map(|r| format!("{r}; the restart budget is spent")),
+        ..died
+    }
 }
 
 /// Applies the restart policy to a vCPU fault: None when the vCPU was
@@ -338,7 +449,8 @@ fn vcpu_fault(
             }
             None
         }
-        Decision::Reboot { .. } => Some(Watched::Reboot),
+        // `decide` gives device restarts only for device processes.
+        Decision::Reboot { .. } | Decision::RestartDevice => Some(Watched::Reboot),
         Decision::Stop { budget_spent } => {
             if waiting {
                 let _ = control::send(&mut child.control, &ToVm::Stop);
@@ -363,14 +475,12 @@ fn vm_died(died: Outcome, events: &mut EventLog, restarts: &mut Restarts) -> Wat
         vcpu_repairable: false,
     };
     match restarts.decide(&seen, events) {
-        Decision::Stop { budget_spent: true } => Watched::Ended(Outcome {
-            reason: died
-                .reason
-                .map(|r| format!("{r}; the restart budget is spent")),
-            ..died
-        }),
-        Decision::Stop { .. } => Watched::Ended(died),
-        Decision::ResetVcpu { .. } | Decision::Reboot { .. } => Watched::Reboot,
+        Decision::Stop { budget_spent } => Watched::Ended(with_budget_note(died, budget_spent)),
+        // A vm process cannot be reset in place; `decide` gives device
+        // restarts only for device processes.
+        Decision::ResetVcpu { .. } | Decision::Reboot { .. } | Decision::RestartDevice => {
+            Watched::Reboot
+        }
     }
 }
 

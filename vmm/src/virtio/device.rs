@@ -20,17 +20,46 @@ pub struct VirtioDevice {
     /// A name for logs: "block0", "rng".
     pub name: String,
     transport: Transport,
-    /// `None` once the backend failed: the device then only reports
-    /// DEVICE_NEEDS_RESET (reconnecting is the supervisor's later job).
-    vhost: Option<VhostDevice>,
+    vhost: VhostDevice,
+    /// Set once a request to the backend failed: the device then only
+    /// reports DEVICE_NEEDS_RESET, until the supervisor restarts the
+    /// backend and `reconnect` replays it.
+    backend_gone: bool,
     log: RateLimiter,
 }
 
 impl VirtioDevice {
-    /// The eventfds KVM signals on QueueNotify, per queue (none once the
-    /// backend failed).
+    /// The eventfds KVM signals on QueueNotify, per queue (kept across
+    /// backend restarts).
     pub fn kicks(&self) -> &[vmm_sys_util::eventfd::EventFd] {
-        self.vhost.as_ref().map_or(&[], |v| &v.kicks)
+        &self.vhost.kicks
+    }
+
+    /// The backend, unless a request to it failed.
+    fn backend(&mut self) -> Option<&mut VhostDevice> {
+        (!self.backend_gone).then_some(&mut self.vhost)
+    }
+
+    /// The backend was restarted: connect to it on `stream` and replay
+    /// the memory table, features and started rings. A device the guest
+    /// saw fail keeps DEVICE_NEEDS_RESET (the driver resets it).
+    pub fn reconnect(
+        &mut self,
+        stream: std::os::unix::net::UnixStream,
+        mem: &GuestMemoryMmap,
+        memfd: &impl std::os::fd::AsRawFd,
+    ) -> Result<(), VhostError> {
+        self.backend_gone = true;
+        self.vhost.reconnect(
+            stream,
+            mem,
+            memfd,
+            self.transport.queues(),
+            self.transport.status(),
+            self.transport.acked(),
+        )?;
+        self.backend_gone = false;
+        Ok(())
     }
 
     pub fn new(kind: DeviceKind, name: String, vhost: VhostDevice) -> VirtioDevice {
@@ -39,7 +68,8 @@ impl VirtioDevice {
             transport: Transport::new(kind.virtio_id(), vhost.offered, &queue_max),
             kind,
             name,
-            vhost: Some(vhost),
+            vhost,
+            backend_gone: false,
             log: RateLimiter::new(5, Duration::from_secs(1)),
         }
     }
@@ -58,7 +88,7 @@ impl VirtioDevice {
     fn fail(&mut self, err: &VhostError) {
         self.complain(&format!("backend failed: {}", crate::error_chain(err)));
         if matches!(err, VhostError::Request { .. } | VhostError::Socket(_)) {
-            self.vhost = None;
+            self.backend_gone = true;
         }
         self.transport.needs_reset();
     }
@@ -68,7 +98,7 @@ impl VirtioDevice {
         data.fill(0xff);
         if offset >= CONFIG_OFFSET {
             let (off, len) = ((offset - CONFIG_OFFSET) as u32, data.len() as u32);
-            let Some(vhost) = self.vhost.as_mut() else {
+            let Some(vhost) = self.backend() else {
                 return;
             };
             match vhost.read_config(off, len) {
@@ -109,7 +139,7 @@ impl VirtioDevice {
                     data.len()
                 ));
             }
-            let result = self.vhost.as_mut().map(|v| v.write_config(off, data));
+            let result = self.backend().map(|v| v.write_config(off, data));
             if let Some(Err(e)) = result {
                 self.config_error(&e);
             }
@@ -126,7 +156,8 @@ impl VirtioDevice {
     }
 
     fn apply(&mut self, effect: Effect, mem: &GuestMemoryMmap) {
-        let result = match (effect, self.vhost.as_mut()) {
+        let backend = (!self.backend_gone).then_some(&mut self.vhost);
+        let result = match (effect, backend) {
             (Effect::None, _) | (_, None) => Ok(()),
             (Effect::Refused(why), _) => {
                 self.complain(why);
@@ -159,6 +190,6 @@ impl VirtioDevice {
 
     /// The eventfds the backend signals (for the vm process's poll loop).
     pub fn calls(&self) -> impl Iterator<Item = &vmm_sys_util::eventfd::EventFd> {
-        self.vhost.iter().flat_map(|v| v.calls.iter())
+        self.vhost.calls.iter()
     }
 }

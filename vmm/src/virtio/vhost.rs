@@ -10,10 +10,12 @@ use std::time::Duration;
 use vhost::vhost_user::message::{VhostUserConfigFlags, VhostUserProtocolFeatures};
 use vhost::vhost_user::{Frontend, VhostUserFrontend};
 use vhost::{VhostBackend, VhostUserMemoryRegionInfo, VringConfigData};
-use vm_memory::{Address, GuestAddress, GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion};
+use vm_memory::{
+    Address, Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion,
+};
 use vmm_sys_util::eventfd::EventFd;
 
-use super::mmio::QueueConfig;
+use super::mmio::{status as mmio_status, QueueConfig};
 
 /// How long the vm process waits for a backend's reply.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -42,6 +44,8 @@ pub enum VhostError {
     QueueSize(usize),
     #[error("config access at {offset:#x}+{len} is outside the {size}-byte config space")]
     ConfigRange { offset: u32, len: u32, size: u32 },
+    #[error("the restarted backend offers features {now:#x}, the old one {was:#x}")]
+    Changed { was: u64, now: u64 },
 }
 
 fn req(what: &'static str) -> impl FnOnce(vhost::Error) -> VhostError {
@@ -62,6 +66,49 @@ pub struct VhostDevice {
     started: Vec<bool>,
 }
 
+/// A fresh connection after the handshake every (re)connect begins with.
+struct Handshake {
+    frontend: Frontend,
+    backend_features: u64,
+    protocol: bool,
+}
+
+/// Owner, features, protocol features and the memory table.
+fn handshake(
+    stream: UnixStream,
+    queues: usize,
+    mem: &GuestMemoryMmap,
+    memfd: &impl AsRawFd,
+) -> Result<Handshake, VhostError> {
+    stream
+        .set_read_timeout(Some(REPLY_TIMEOUT))
+        .map_err(VhostError::Socket)?;
+    stream
+        .set_write_timeout(Some(REPLY_TIMEOUT))
+        .map_err(VhostError::Socket)?;
+    let mut frontend = Frontend::from_stream(stream, queues as u64);
+    frontend.set_owner().map_err(req("SET_OWNER"))?;
+    let backend_features = frontend.get_features().map_err(req("GET_FEATURES"))?;
+    let protocol = backend_features & PROTOCOL_FEATURES != 0;
+    if protocol {
+        let offered = frontend
+            .get_protocol_features()
+            .map_err(req("GET_PROTOCOL_FEATURES"))?;
+        let wanted = offered & VhostUserProtocolFeatures::CONFIG;
+        frontend
+            .set_protocol_features(wanted)
+            .map_err(req("SET_PROTOCOL_FEATURES"))?;
+    }
+    frontend
+        .set_mem_table(&memory_table(mem, memfd))
+        .map_err(req("SET_MEM_TABLE"))?;
+    Ok(Handshake {
+        frontend,
+        backend_features,
+        protocol,
+    })
+}
+
 impl VhostDevice {
     /// Handshake: owner, features, protocol features, memory table, call fds.
     pub fn connect(
@@ -71,29 +118,12 @@ impl VhostDevice {
         mem: &GuestMemoryMmap,
         memfd: &impl AsRawFd,
     ) -> Result<VhostDevice, VhostError> {
-        stream
-            .set_read_timeout(Some(REPLY_TIMEOUT))
-            .map_err(VhostError::Socket)?;
-        stream
-            .set_write_timeout(Some(REPLY_TIMEOUT))
-            .map_err(VhostError::Socket)?;
-        let mut frontend = Frontend::from_stream(stream, queues as u64);
-        frontend.set_owner().map_err(req("SET_OWNER"))?;
-        let backend_features = frontend.get_features().map_err(req("GET_FEATURES"))?;
-        let protocol = backend_features & PROTOCOL_FEATURES != 0;
-        if protocol {
-            let offered = frontend
-                .get_protocol_features()
-                .map_err(req("GET_PROTOCOL_FEATURES"))?;
-            let wanted = offered & VhostUserProtocolFeatures::CONFIG;
-            frontend
-                .set_protocol_features(wanted)
-                .map_err(req("SET_PROTOCOL_FEATURES"))?;
-        }
+        let Handshake {
+            frontend,
+            backend_features,
+            protocol,
+        } = handshake(stream, queues, mem, memfd)?;
         let config_size = if protocol { config_size } else { 0 };
-        frontend
-            .set_mem_table(&memory_table(mem, memfd))
-            .map_err(req("SET_MEM_TABLE"))?;
         let new_fd =
             || EventFd::new(libc::EFD_NONBLOCK | libc::EFD_CLOEXEC).map_err(VhostError::EventFd);
         let kicks = (0..queues)
@@ -118,6 +148,52 @@ impl VhostDevice {
         })
     }
 
+    /// Connects to the device's restarted backend on `stream` and replays
+    /// what the old one was told: the memory table, the guest's features
+    /// (if it got to FEATURES_OK) and every started ring (if it got to
+    /// DRIVER_OK), keeping the kick and call eventfds (KVM and the vm
+    /// process hold them). A ring's base is the used index in guest memory:
+    /// the old backend's last used entry. That is right for a backend that
+    /// completes requests in order (cordon's console, rng and block: each
+    /// serves a ring on one thread, completing each chain before popping
+    /// the next); a chain popped but not completed when the backend died is
+    /// popped again. `status` and `acked` are the transport's.
+    pub fn reconnect(
+        &mut self,
+        stream: UnixStream,
+        mem: &GuestMemoryMmap,
+        memfd: &impl AsRawFd,
+        queues: &[QueueConfig],
+        status: u32,
+        acked: u64,
+    ) -> Result<(), VhostError> {
+        let handshake = handshake(stream, self.kicks.len(), mem, memfd)?;
+        let offered = handshake.backend_features & GUEST_FEATURE_MASK;
+        if offered != self.offered || handshake.protocol != self.protocol {
+            return Err(VhostError::Changed {
+                was: self.offered,
+                now: offered,
+            });
+        }
+        self.frontend = handshake.frontend;
+        self.started = vec![false; self.kicks.len()];
+        for (i, call) in self.calls.iter().enumerate() {
+            self.frontend
+                .set_vring_call(i, call)
+                .map_err(req("SET_VRING_CALL"))?;
+        }
+        if status & mmio_status::FEATURES_OK != 0 {
+            self.set_features(acked)?;
+        }
+        if status & mmio_status::DRIVER_OK != 0 {
+            for (i, q) in queues.iter().enumerate().filter(|(_, q)| q.ready) {
+                let base = used_index(i, q, mem)?;
+                self.start_queue(i, q, mem, base)?;
+            }
+        }
+        Ok(())
+    }
+
     /// FEATURES_OK: tells the backend the guest's (offered) features.
     pub fn set_features(&mut self, acked: u64) -> Result<(), VhostError> {
         let features = (acked & self.offered) | if self.protocol { PROTOCOL_FEATURES } else { 0 };
@@ -133,34 +209,46 @@ impl VhostDevice {
         mem: &GuestMemoryMmap,
     ) -> Result<(), VhostError> {
         for (i, q) in queues.iter().enumerate().filter(|(_, q)| q.ready) {
-            if !q.size_ok() {
-                return Err(VhostError::QueueSize(i));
-            }
-            let data = ring_addresses(i, q, mem)?;
-            self.frontend
-                .set_vring_num(i, q.num)
-                .map_err(req("SET_VRING_NUM"))?;
-            self.frontend
-                .set_vring_addr(i, &data)
-                .map_err(req("SET_VRING_ADDR"))?;
-            self.frontend
-                .set_vring_base(i, 0)
-                .map_err(req("SET_VRING_BASE"))?;
-            // Again on every start: GET_VRING_BASE (a reset) makes backends
-            // drop the call fd (vhost-user-backend does).
-            self.frontend
-                .set_vring_call(i, &self.calls[i])
-                .map_err(req("SET_VRING_CALL"))?;
-            self.frontend
-                .set_vring_kick(i, &self.kicks[i])
-                .map_err(req("SET_VRING_KICK"))?;
-            if self.protocol {
-                self.frontend
-                    .set_vring_enable(i, true)
-                    .map_err(req("SET_VRING_ENABLE"))?;
-            }
-            self.started[i] = true;
+            self.start_queue(i, q, mem, 0)?;
         }
+        Ok(())
+    }
+
+    /// Starts queue `i` at ring index `base`, after checking its rings.
+    fn start_queue(
+        &mut self,
+        i: usize,
+        q: &QueueConfig,
+        mem: &GuestMemoryMmap,
+        base: u16,
+    ) -> Result<(), VhostError> {
+        if !q.size_ok() {
+            return Err(VhostError::QueueSize(i));
+        }
+        let data = ring_addresses(i, q, mem)?;
+        self.frontend
+            .set_vring_num(i, q.num)
+            .map_err(req("SET_VRING_NUM"))?;
+        self.frontend
+            .set_vring_addr(i, &data)
+            .map_err(req("SET_VRING_ADDR"))?;
+        self.frontend
+            .set_vring_base(i, base)
+            .map_err(req("SET_VRING_BASE"))?;
+        // Again on every start: GET_VRING_BASE (a reset) makes backends
+        // drop the call fd (vhost-user-backend does).
+        self.frontend
+            .set_vring_call(i, &self.calls[i])
+            .map_err(req("SET_VRING_CALL"))?;
+        self.frontend
+            .set_vring_kick(i, &self.kicks[i])
+            .map_err(req("SET_VRING_KICK"))?;
+        if self.protocol {
+            self.frontend
+                .set_vring_enable(i, true)
+                .map_err(req("SET_VRING_ENABLE"))?;
+        }
+        self.started[i] = true;
         Ok(())
     }
 
@@ -231,6 +319,18 @@ fn memory_table(mem: &GuestMemoryMmap, memfd: &impl AsRawFd) -> Vec<VhostUserMem
             info
         })
         .collect()
+}
+
+/// The used ring's index (`idx`, after its 2-byte flags) as the guest's
+/// memory holds it: where the last backend stopped.
+fn used_index(index: usize, q: &QueueConfig, mem: &GuestMemoryMmap) -> Result<u16, VhostError> {
+    let at = q
+        .device
+        .checked_add(2)
+        .ok_or(VhostError::RingOutsideRam(index))?;
+    mem.read_obj::<u16>(GuestAddress(at))
+        .map(u16::from_le)
+        .map_err(|_| VhostError::RingOutsideRam(index))
 }
 
 /// The frontend addresses of a queue's rings, after checking that each lies

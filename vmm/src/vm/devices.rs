@@ -9,7 +9,8 @@
 //! each here), so a short-lived sandbox that kicks a queue a few times
 //! (`hello.wasm`) is faster without one, and a busy queue gets one early.
 
-use std::os::fd::{AsRawFd, FromRawFd};
+use std::fs::File;
+use std::os::fd::FromRawFd;
 use std::os::unix::net::UnixStream;
 use std::sync::Mutex;
 
@@ -35,14 +36,19 @@ pub enum DevicesError {
     Connect { name: String, source: VhostError },
     #[error("more devices than slots in the device window")]
     TooMany,
-    #[error("cannot duplicate a call eventfd")]
+    #[error("cannot duplicate a call eventfd or the memory fd")]
     Dup(#[source] std::io::Error),
+    #[error("no device in slot {0}")]
+    NoSlot(usize),
 }
 
 /// Every device, by slot, and the guest memory their rings live in.
 pub struct Devices {
     slots: Vec<Mutex<VirtioDevice>>,
     memory: GuestMemoryMmap,
+    /// The guest memory's memfd, for a restarted backend's memory table
+    /// (none without devices).
+    memfd: Option<File>,
     /// A second handle on the VM, for registering ioeventfds (none without
     /// devices).
     vm: Option<VmFd>,
@@ -70,7 +76,7 @@ impl Devices {
         specs: &[DeviceSpec],
         vm: VmFd,
         memory: &GuestMemoryMmap,
-        memfd: &impl AsRawFd,
+        memfd: &File,
     ) -> Result<(Devices, Vec<CallFd>), DevicesError> {
         if specs.len() as u64 > DEVICE_WINDOW_SIZE / SLOT_SIZE {
             return Err(DevicesError::TooMany);
@@ -103,6 +109,7 @@ impl Devices {
             Devices {
                 slots,
                 memory: memory.clone(),
+                memfd: Some(memfd.try_clone().map_err(DevicesError::Dup)?),
                 vm: Some(vm),
                 kicks,
             },
@@ -167,6 +174,7 @@ impl Devices {
         Devices {
             slots: Vec::new(),
             memory: memory.clone(),
+            memfd: None,
             vm: None,
             kicks: Vec::new(),
         }
@@ -231,6 +239,21 @@ impl Devices {
                 &self.memory,
             );
         }
+    }
+
+    /// The backend of `slot` was restarted and is on `stream`: connects
+    /// and replays (`VirtioDevice::reconnect`).
+    pub fn reconnect(&self, slot: usize, stream: UnixStream) -> Result<(), DevicesError> {
+        let (Some(device), Some(memfd)) = (self.slots.get(slot), &self.memfd) else {
+            return Err(DevicesError::NoSlot(slot));
+        };
+        let mut device = lock(device);
+        device
+            .reconnect(stream, &self.memory, memfd)
+            .map_err(|source| DevicesError::Connect {
+                name: device.name.clone(),
+                source,
+            })
     }
 
     /// A backend signalled the call eventfd of a queue of `slot`.

@@ -63,7 +63,7 @@ pub fn run(
     // The terminal event, unless it was sent already (a fault the
     // supervisor chose to stop on).
     let end = loop {
-        let end = wait_for_end(&rx, deadline, &shared, &death, &calls, &threads);
+        let end = wait_for_end(&rx, deadline, &shared, &death, events, &calls, &threads);
         let Some(VmEvent::VcpuFault(fault)) = end else {
             break Some(end);
         };
@@ -71,13 +71,14 @@ pub fn run(
             break Some(Some(VmEvent::VcpuFault(fault)));
         }
         send(events, VmEvent::VcpuFault(fault));
-        let boot_counter = match control::recv::<ToVm>(events) {
-            Ok(ToVm::ResetVcpu { boot_counter }) => boot_counter,
-            Ok(_) => break None,
-            Err(e) => {
-                log::error!("no answer from the supervisor after a fault: {e}");
-                break None;
+        // A device restart may come before the answer.
+        let answer = loop {
+            if let Some(msg) = read_control(events, &shared) {
+                break msg;
             }
+        };
+        let ToVm::ResetVcpu { boot_counter } = answer else {
+            break None;
         };
         // The faulted vCPU has left its loop (it reported), so its thread
         // ends on its own and hands the vCPU back.
@@ -204,14 +205,53 @@ fn terminal_of(report: Report) -> Option<VmEvent> {
     }
 }
 
-/// Waits for the first terminal report (`Some`) or the deadline (`None`).
-/// Ends the process if the supervisor dies (EOF on the death pipe, whose
-/// write end only the supervisor holds).
+/// Reads one message from the supervisor and serves it if it is a
+/// device's reconnect (the vCPUs are then woken to look at their rings
+/// again); returns any other. Ends the process if the supervisor is gone.
+fn read_control(control: &UnixStream, shared: &Shared) -> Option<ToVm> {
+    match control::recv_with_fd::<ToVm>(control) {
+        Ok((ToVm::Reconnect { slot }, fd)) => {
+            let result = match fd {
+                Some(fd) => shared
+                    .devices
+                    .reconnect(slot, UnixStream::from(fd))
+                    .map_err(|e| crate::error_chain(&e)),
+                None => Err("the reconnect came without a connection".to_string()),
+            };
+            match &result {
+                Ok(()) => log::info!("device slot {slot}: reconnected to its restarted backend"),
+                Err(e) => log::error!("device slot {slot}: {e}"),
+            }
+            let event = VmEvent::DeviceReconnected {
+                slot,
+                error: result.err(),
+            };
+            let mut out = control;
+            if let Err(e) = control::send(&mut out, &FromVm::Event(event)) {
+                log::error!("cannot report to the supervisor: {e}");
+            }
+            None
+        }
+        Ok((msg, _)) => Some(msg),
+        Err(e) => {
+            log::error!("the supervisor is gone ({e})");
+            // SAFETY: _exit ends the process at once: no vCPU may outlive
+            // its supervisor.
+            unsafe { libc::_exit(1) }
+        }
+    }
+}
+
+/// Waits for the first terminal report (`Some`) or the deadline (`None`),
+/// serving device reconnects on the way. Ends the process if the
+/// supervisor dies (EOF on the death pipe, whose write end only the
+/// supervisor holds).
 fn wait_for_end(
     rx: &Receiver<Report>,
     deadline: Option<Instant>,
     shared: &Shared,
     death: &OwnedFd,
+    control: &UnixStream,
     calls: &[CallFd],
     threads: &[JoinHandle<Vcpu>],
 ) -> Option<VmEvent> {
@@ -234,7 +274,15 @@ fn wait_for_end(
         if left.is_some_and(|l| l.is_zero()) {
             return None;
         }
-        match wait_for_wake(shared, Some(death), calls, left) {
+        match wait_for_wake(shared, Some((death, control)), calls, left) {
+            Wake::Control => {
+                if let Some(msg) = read_control(control, shared) {
+                    log::warn!("unexpected message from the supervisor: {msg:?}");
+                }
+                for t in threads {
+                    t.thread().unpark();
+                }
+            }
             Wake::Died => {
                 // SAFETY: _exit ends the process at once: no vCPU may
                 // outlive its supervisor.
@@ -261,16 +309,19 @@ enum Wake {
     Timeout,
     /// The death pipe reported EOF.
     Died,
+    /// The supervisor sent a message.
+    Control,
     /// Backends signalled used buffers on these slots.
     Used(Vec<usize>),
 }
 
 /// Waits until a vCPU writes the wake eventfd, a backend signals a call
-/// eventfd, the death pipe (if given) closes, or `timeout` passes (`None`:
-/// no limit).
+/// eventfd, the death pipe (if given) closes, the supervisor sends a
+/// message (on the control socket given with it), or `timeout` passes
+/// (`None`: no limit).
 fn wait_for_wake(
     shared: &Shared,
-    death: Option<&OwnedFd>,
+    supervisor: Option<(&OwnedFd, &UnixStream)>,
     calls: &[CallFd],
     timeout: Option<Duration>,
 ) -> Wake {
@@ -285,7 +336,8 @@ fn wait_for_wake(
     };
     let mut fds = vec![
         pollfd(shared.wake.as_raw_fd()),
-        pollfd(death.map_or(-1, |d| d.as_raw_fd())),
+        pollfd(supervisor.map_or(-1, |(d, _)| d.as_raw_fd())),
+        pollfd(supervisor.map_or(-1, |(_, c)| c.as_raw_fd())),
     ];
     fds.extend(calls.iter().map(|c| pollfd(c.fd.as_raw_fd())));
     // SAFETY: `fds` is a valid, initialised array of pollfds for its length.
@@ -293,13 +345,16 @@ fn wait_for_wake(
     if fds[1].revents != 0 {
         return Wake::Died;
     }
+    if fds[2].revents != 0 {
+        return Wake::Control;
+    }
     if fds[0].revents != 0 {
         // Resets the counter; the reports themselves are in the channel.
         let _ = shared.wake.read();
     }
     let used: Vec<usize> = calls
         .iter()
-        .zip(&fds[2..])
+        .zip(&fds[3..])
         .filter(|(_, p)| p.revents != 0)
         .map(|(c, _)| {
             let _ = c.fd.read();
