@@ -12,7 +12,7 @@ mod watch;
 
 use std::os::fd::AsFd;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::boot::bootinfo::{self, BootInfoError};
 use crate::config::{DeviceSpec, VmConfig, VmFds, MAX_VCPUS, MIN_MEM_MIB};
@@ -347,12 +347,20 @@ pub fn run(req: &RunRequest) -> Result<Outcome, SupervisorError> {
         jail: jail.as_ref(),
     };
     let mut cpuid = None;
+    // `--timeout` is the whole sandbox's, reboots included.
+    let deadline = req.timeout.map(|t| Instant::now() + t);
     // Each turn is one boot: the first, then one per reboot the policy
     // allows.
     let mut outcome = loop {
-        let started = boot.start(restarts.boot_counter(), &mut cpuid)?;
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        if left.is_some_and(|l| l.is_zero()) {
+            let secs = req.timeout.map_or(0.0, |t| t.as_secs_f64());
+            break watch::timed_out(format!("timeout after {secs} s, before a reboot"));
+        }
+        let started = boot.start(restarts.boot_counter(), left, &mut cpuid)?;
         let expect = watch::Expect {
             timeout: req.timeout,
+            deadline,
             wasm: module.is_some(),
         };
         let respawn = |index| boot.restart_device(index);
@@ -396,11 +404,13 @@ struct Started {
 
 impl Boot<'_> {
     /// Starts the device processes and a vm process on fresh guest memory
-    /// and sends it the boot message with `boot_counter`. The first boot
+    /// and sends it the boot message with `boot_counter` and what is left
+    /// of the sandbox's `timeout`. The first boot
     /// reads KVM's CPUID into `cpuid` and then jails the supervisor itself.
     fn start(
         &self,
         boot_counter: u64,
+        timeout: Option<Duration>,
         cpuid: &mut Option<Vec<crate::config::CpuidEntry>>,
     ) -> Result<Started, SupervisorError> {
         let (req, host) = (self.req, self.host);
@@ -454,7 +464,8 @@ impl Boot<'_> {
             log_level,
             mem_bytes: req.mem_mib << 20,
             vcpus: req.cpus,
-            timeout_ms: req.timeout.map(|t| t.as_millis() as u64),
+            // At least 1 ms: 0 would read as "already passed" everywhere.
+            timeout_ms: timeout.map(|t| (t.as_millis() as u64).max(1)),
             console_budget: req.console_budget,
             args: self.args.to_vec(),
             env: req.env.clone(),

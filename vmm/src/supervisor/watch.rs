@@ -31,10 +31,18 @@ fn cordon(cause: ExitCause, reason: String) -> Outcome {
     }
 }
 
+/// The outcome of `--timeout` passing, with `reason`.
+pub fn timed_out(reason: String) -> Outcome {
+    cordon(ExitCause::Timeout, reason)
+}
+
 /// What the supervisor knows of the sandbox it watches.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Expect {
+    /// `--timeout`, for messages.
     pub timeout: Option<Duration>,
+    /// When `--timeout` passes (for the whole sandbox, reboots included).
+    pub deadline: Option<Instant>,
     /// The guest is the Wasm runtime: its statuses above 255 are its own
     /// causes (`guest_abi::wasm_exit`).
     pub wasm: bool,
@@ -201,7 +209,7 @@ pub fn watch(
     if let Err(e) = child.control.set_nonblocking(true) {
         log::error!("cannot make the control socket non-blocking: {e}");
     }
-    let backstop = expect.timeout.map(|t| Instant::now() + t + BACKSTOP_GRACE);
+    let backstop = expect.deadline.map(|d| d + BACKSTOP_GRACE);
     let mut reader = FrameReader::default();
     let mut open = true;
     // A device process the loop already reaped.
