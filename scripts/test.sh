@@ -26,10 +26,13 @@ dpkg --print-foreign-architectures | grep -qx arm64 || dpkg --add-architecture a
 # qemu-system-x86 (with qemu-storage-daemon), busybox-static, xz-utils and
 # binutils: the emulated-machine tests (tests/emulated/, scripts/fetch-linux.sh).
 # clang, lld, wasi-libc and libclang-rt-14-dev-wasm32: the C programs built
-# for WASI in tests/wasi_c.rs.
+# for WASI in tests/wasi_c.rs. gcc-aarch64-linux-gnu, libc6-dev-arm64-cross
+# and qemu-user: the arm64 unit tests, cross-linked and run under
+# qemu-aarch64.
 for pkg in rustc-web libstd-rust-web-dev:arm64 bc strace \
     qemu-system-x86 busybox-static xz-utils binutils \
-    clang lld wasi-libc libclang-rt-14-dev-wasm32; do
+    clang lld wasi-libc libclang-rt-14-dev-wasm32 \
+    gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_pkgs+=("$pkg")
 done
 if [ ${#need_pkgs[@]} -gt 0 ]; then
@@ -55,6 +58,12 @@ stage "aarch64 check"
 # bench/ is excluded: the floor is an x86_64 program by definition.
 RUSTC=/usr/bin/rustc cargo check --workspace --exclude bench --all-targets \
     --target aarch64-unknown-linux-gnu --target-dir target/aarch64-check
+
+stage "aarch64 unit tests"
+# vmm's unit tests (the arm64 vCPU recovery and fault decoding among them)
+# built for arm64 and run under qemu-aarch64 (see .cargo/config.toml).
+RUSTC=/usr/bin/rustc cargo test -p vmm --lib --target aarch64-unknown-linux-gnu \
+    --target-dir target/aarch64-check
 
 stage "fetch linux"
 # Debian's kernel, modules and busybox for the emulated machines, pinned.

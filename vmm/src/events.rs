@@ -34,13 +34,23 @@ pub enum FaultKind {
     RunFailed { errno: i32 },
     /// An exit reason cordon does not serve (KVM_EXIT_*).
     UnhandledExit { reason: u32 },
+    /// arm64: KVM caught the guest in an AArch32 mode the host will not
+    /// run and invalidated the vCPU (KVM_RUN: EINVAL, KVM_EXIT_FAIL_ENTRY).
+    BadAArch32,
+    /// arm64: KVM_RUN on a vCPU that is not initialised (ENOEXEC).
+    Uninitialized,
+    /// arm64: KVM_EXIT_FAIL_ENTRY with KVM_EXIT_FAIL_ENTRY_CPU_UNSUPPORTED
+    /// (a PMU bound to CPUs the thread is not on; cordon binds none).
+    CpuUnsupported { hardware_reason: u64 },
 }
 
 impl FaultKind {
     /// The state the vCPU is left in.
     pub fn status(&self) -> VcpuStatus {
         match self {
-            FaultKind::RunFailed { .. } => VcpuStatus::Unrecoverable,
+            FaultKind::RunFailed { .. } | FaultKind::CpuUnsupported { .. } => {
+                VcpuStatus::Unrecoverable
+            }
             _ => VcpuStatus::Poisoned,
         }
     }
@@ -67,6 +77,14 @@ impl std::fmt::Display for FaultKind {
                 write!(f, "KVM_RUN failed ({text})")
             }
             FaultKind::UnhandledExit { reason } => write!(f, "unhandled exit reason {reason}"),
+            FaultKind::BadAArch32 => {
+                write!(f, "bad AArch32 mode (KVM invalidated the vCPU)")
+            }
+            FaultKind::Uninitialized => write!(f, "the vCPU is not initialised"),
+            FaultKind::CpuUnsupported { hardware_reason } => write!(
+                f,
+                "failed entry on a CPU the vCPU does not support (hardware reason {hardware_reason:#x})"
+            ),
         }
     }
 }
