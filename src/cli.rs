@@ -211,6 +211,24 @@ pub struct RngDevice {
     pub socket: std::path::PathBuf,
 }
 
+/// The arguments with `-vv` and `-vvv` spelled out as `-v -v (-v)`, which
+/// is what argh counts; nothing after `--` (the guest's) is touched.
+pub fn expand_verbose(args: &[String]) -> Vec<String> {
+    let mut out = Vec::with_capacity(args.len());
+    let mut guest = false;
+    for arg in args {
+        guest |= arg == "--";
+        let vs = arg
+            .strip_prefix('-')
+            .filter(|v| v.len() > 1 && v.bytes().all(|b| b == b'v'));
+        match vs {
+            Some(vs) if !guest => out.extend(vs.bytes().map(|_| "-v".to_string())),
+            _ => out.push(arg.clone()),
+        }
+    }
+    out
+}
+
 /// A `--vhost-user KIND:SOCKET` value.
 pub fn parse_vhost_user(value: &str) -> Result<(DeviceKind, std::path::PathBuf), String> {
     let (kind, path) = value
@@ -266,5 +284,30 @@ impl Run {
             2 => Debug,
             _ => Trace,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(args: &[&str]) -> Vec<String> {
+        args.iter().map(|a| a.to_string()).collect()
+    }
+
+    #[test]
+    fn repeated_verbose_flags_are_spelled_out_before_the_guests_args() {
+        assert_eq!(
+            expand_verbose(&strings(&["run", "-vvv", "img", "--", "-vv"])),
+            strings(&["run", "-v", "-v", "-v", "img", "--", "-vv"])
+        );
+        assert_eq!(
+            expand_verbose(&strings(&["-v", "-x"])),
+            strings(&["-v", "-x"])
+        );
+        assert_eq!(
+            expand_verbose(&strings(&["-", "--v"])),
+            strings(&["-", "--v"])
+        );
     }
 }

@@ -16,7 +16,7 @@ use vmm::supervisor::{self, DeviceRequest, JailRequest, LimitOverrides, RunReque
 
 fn main() -> ExitCode {
     cordon::serve_if_spawned();
-    let argv: Vec<String> = std::env::args().collect();
+    let argv: Vec<String> = cli::expand_verbose(&std::env::args().collect::<Vec<_>>());
     let strs: Vec<&str> = argv.iter().map(String::as_str).collect();
     let parsed =
         <cli::Cordon as argh::FromArgs>::from_args(&["cordon"], strs.get(1..).unwrap_or(&[]));
