@@ -28,11 +28,12 @@ dpkg --print-foreign-architectures | grep -qx arm64 || dpkg --add-architecture a
 # clang, lld, wasi-libc and libclang-rt-14-dev-wasm32: the C programs built
 # for WASI in tests/wasi_c.rs. gcc-aarch64-linux-gnu, libc6-dev-arm64-cross
 # and qemu-user: the arm64 unit tests, cross-linked and run under
-# qemu-aarch64.
+# qemu-aarch64. qemu-system-arm: the emulated arm64 machine with KVM
+# (tests/l1_arm64.rs).
 for pkg in rustc-web libstd-rust-web-dev:arm64 bc strace \
     qemu-system-x86 busybox-static xz-utils binutils \
     clang lld wasi-libc libclang-rt-14-dev-wasm32 \
-    gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user; do
+    gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user qemu-system-arm; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_pkgs+=("$pkg")
 done
 if [ ${#need_pkgs[@]} -gt 0 ]; then
@@ -64,10 +65,14 @@ stage "aarch64 unit tests"
 # built for arm64 and run under qemu-aarch64 (see .cargo/config.toml).
 RUSTC=/usr/bin/rustc cargo test -p vmm --lib --target aarch64-unknown-linux-gnu \
     --target-dir target/aarch64-check
+# The probe tests/l1_arm64.rs runs on arm64 KVM in the emulated machine.
+RUSTC=/usr/bin/rustc cargo build -p vmm --example aarch32_probe \
+    --target aarch64-unknown-linux-gnu --target-dir target/aarch64-check
 
 stage "fetch linux"
 # Debian's kernel, modules and busybox for the emulated machines, pinned.
 bash scripts/fetch-linux.sh
+bash scripts/fetch-linux-arm64.sh
 
 stage "wasmi CLI"
 # The reference the Wasm tests compare cordon with (tests/wasi_c.rs): the

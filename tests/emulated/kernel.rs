@@ -1,5 +1,6 @@
-//! Debian's kernel, modules and busybox as scripts/fetch-linux.sh lays them
-//! out under target/linux/.
+//! Debian's kernels, modules and busybox as scripts/fetch-linux.sh (amd64,
+//! target/linux/) and scripts/fetch-linux-arm64.sh (arm64,
+//! target/linux-arm64/) lay them out.
 
 use std::path::{Path, PathBuf};
 
@@ -7,18 +8,34 @@ use std::path::{Path, PathBuf};
 /// from beside it.
 pub struct Kernel {
     dir: PathBuf,
+    /// The kernel file's name in `dir`.
+    image: &'static str,
 }
 
 impl Kernel {
     /// Debian's amd64 kernel (PVH vmlinux) from target/linux/. Panics, saying
     /// how to fetch it, when it is not there.
     pub fn debian_amd64() -> Kernel {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/linux");
-        let kernel = Kernel { dir };
-        for file in [kernel.vmlinux(), kernel.busybox(), kernel.dir.join("STAMP")] {
+        Kernel::fetched("target/linux", "vmlinux", "scripts/fetch-linux.sh")
+    }
+
+    /// Debian's arm64 kernel (an uncompressed Image, KVM built in) and
+    /// arm64 busybox from target/linux-arm64/.
+    pub fn debian_arm64() -> Kernel {
+        Kernel::fetched(
+            "target/linux-arm64",
+            "Image",
+            "scripts/fetch-linux-arm64.sh",
+        )
+    }
+
+    fn fetched(dir: &str, image: &'static str, script: &str) -> Kernel {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+        let kernel = Kernel { dir, image };
+        for file in [kernel.image(), kernel.busybox(), kernel.dir.join("STAMP")] {
             assert!(
                 file.exists(),
-                "{} is missing: run `bash scripts/fetch-linux.sh` first \
+                "{} is missing: run `bash {script}` first \
                  (scripts/test.sh does, before the tests)",
                 file.display()
             );
@@ -26,8 +43,14 @@ impl Kernel {
         kernel
     }
 
+    /// The kernel file QEMU's -kernel takes.
+    pub fn image(&self) -> PathBuf {
+        self.dir.join(self.image)
+    }
+
+    /// The amd64 kernel's PVH ELF (the same as `image`).
     pub fn vmlinux(&self) -> PathBuf {
-        self.dir.join("vmlinux")
+        self.image()
     }
 
     /// busybox-static's binary.
