@@ -10,16 +10,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::blk::has_guest_pattern;
 use common::{alive, cordon, guest, temp_dir, wait_limited, GONE_WITHIN};
-
-const GUEST_MAGIC: u64 = u64::from_le_bytes(*b"GUESTPAT");
-
-fn has_guest_pattern(path: &Path) -> bool {
-    let data = std::fs::read(path).expect("read image");
-    data.chunks(8)
-        .enumerate()
-        .all(|(i, w)| w == ((i as u64 * 8) ^ GUEST_MAGIC).to_le_bytes())
-}
 
 fn wait_for(path: &Path) {
     let start = Instant::now();

@@ -5,32 +5,10 @@
 mod common;
 
 use std::io::Write;
-use std::path::Path;
 use std::process::{Command, Stdio};
 
+use common::blk::{has_guest_pattern, host_pattern_image};
 use common::{cordon, guest, run, temp_dir, wait_limited, GONE_WITHIN};
-
-const SECTOR: usize = 512;
-const HOST_MAGIC: u64 = u64::from_le_bytes(*b"HOSTDISK");
-const GUEST_MAGIC: u64 = u64::from_le_bytes(*b"GUESTPAT");
-
-/// An image of `bytes` carrying blkcheck's host pattern: sector N starts
-/// with N ^ HOST_MAGIC (little-endian), the rest zero.
-fn host_pattern_image(path: &Path, bytes: usize) {
-    let mut data = vec![0u8; bytes];
-    for (n, sector) in data.chunks_mut(SECTOR).enumerate() {
-        sector[..8].copy_from_slice(&(n as u64 ^ HOST_MAGIC).to_le_bytes());
-    }
-    std::fs::write(path, data).expect("write image");
-}
-
-/// Whether the whole file holds blkcheck's guest pattern.
-fn has_guest_pattern(path: &Path) -> bool {
-    let data = std::fs::read(path).expect("read image");
-    data.chunks(8)
-        .enumerate()
-        .all(|(i, w)| w == ((i as u64 * 8) ^ GUEST_MAGIC).to_le_bytes())
-}
 
 fn blkcheck_ok(r: &common::Run) {
     assert_eq!(r.code, 0, "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);

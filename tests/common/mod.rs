@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod blk;
+
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
