@@ -65,8 +65,11 @@ stage "aarch64 unit tests"
 # built for arm64 and run under qemu-aarch64 (see .cargo/config.toml).
 RUSTC=/usr/bin/rustc cargo test -p vmm --lib --target aarch64-unknown-linux-gnu \
     --target-dir target/aarch64-check
-# The probe tests/l1_arm64.rs runs on arm64 KVM in the emulated machine.
+# What tests/l1_arm64.rs runs on arm64 KVM in the emulated machine: the
+# probe and a static arm64 cordon.
 RUSTC=/usr/bin/rustc cargo build -p vmm --example aarch32_probe \
+    --target aarch64-unknown-linux-gnu --target-dir target/aarch64-check
+RUSTC=/usr/bin/rustc cargo build -p cordon --bin cordon \
     --target aarch64-unknown-linux-gnu --target-dir target/aarch64-check
 
 stage "fetch linux"

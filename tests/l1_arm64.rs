@@ -6,24 +6,73 @@
 //! scripts/test.sh's "aarch64 unit tests" stage): a guest at EL1 ERETs to
 //! AArch32 User mode, KVM invalidates the vCPU, and `vmm::arch::aarch64`
 //! recovers it with KVM_ARM_VCPU_INIT, three times; then a vCPU run before
-//! its init.
+//! its init. Then the same through cordon itself (a static arm64 build,
+//! jailed as on any host): guest-images/aarch64/aarch32-escape under each
+//! restart policy.
 
 mod emulated;
 
+use emulated::cases::{self, Case};
 use emulated::{Initramfs, Kernel, Machine, Scratch};
 use std::path::PathBuf;
 use std::time::Duration;
 
-fn probe_binary() -> PathBuf {
+/// A binary of the arm64 build scripts/test.sh makes ("aarch64 unit
+/// tests" stage).
+fn arm64_binary(path: &str) -> PathBuf {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("target/aarch64-check/aarch64-unknown-linux-gnu/debug/examples/aarch32_probe");
+        .join("target/aarch64-check/aarch64-unknown-linux-gnu/debug")
+        .join(path);
     assert!(
         path.exists(),
-        "{} is missing: RUSTC=/usr/bin/rustc cargo build --example aarch32_probe -p vmm \\
-         --target aarch64-unknown-linux-gnu --target-dir target/aarch64-check",
+        "{} is missing: run the \"aarch64 unit tests\" stage of scripts/test.sh",
         path.display()
     );
     path
+}
+
+fn probe_binary() -> PathBuf {
+    arm64_binary("examples/aarch32_probe")
+}
+
+/// The emulated arm64 machine with KVM, booting `initrd`.
+fn l1(kernel: &Kernel, initrd: &std::path::Path) -> Machine {
+    let args = [
+        "-accel",
+        "tcg",
+        "-M",
+        "virt,virtualization=on,gic-version=3",
+        "-cpu",
+        "max,pauth-impdef=on",
+        "-m",
+        "1G",
+    ];
+    Machine::new("qemu-system-aarch64", &args, &kernel.image(), initrd)
+        .cmdline("console=ttyAMA0 allow_mismatched_32bit_el0")
+        .timeout(Duration::from_secs(180))
+}
+
+/// guest-images/aarch64/aarch32-escape, assembled and linked with clang
+/// and lld (scripts/test.sh installs both) into `dir`.
+fn escape_guest(dir: &std::path::Path) -> PathBuf {
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("guest-images/aarch64");
+    let out = dir.join("aarch32-escape");
+    let status = std::process::Command::new("clang")
+        .args([
+            "--target=aarch64-linux-gnu",
+            "-nostdlib",
+            "-static",
+            "-fuse-ld=lld",
+        ])
+        .arg(format!("-Wl,-T,{}", src.join("link.ld").display()))
+        .arg("-Wl,--build-id=none")
+        .arg("-o")
+        .arg(&out)
+        .arg(src.join("aarch32-escape.S"))
+        .status()
+        .expect("clang");
+    assert!(status.success(), "building aarch32-escape failed");
+    out
 }
 
 #[test]
@@ -44,20 +93,7 @@ mark probe-status "$s"
 "#,
         )
         .expect("finish initramfs");
-    let args = [
-        "-accel",
-        "tcg",
-        "-M",
-        "virt,virtualization=on,gic-version=3",
-        "-cpu",
-        "max,pauth-impdef=on",
-        "-m",
-        "1G",
-    ];
-    let outcome = Machine::new("qemu-system-aarch64", &args, &kernel.image(), &initrd)
-        .cmdline("console=ttyAMA0 allow_mismatched_32bit_el0")
-        .timeout(Duration::from_secs(180))
-        .run();
+    let outcome = l1(&kernel, &initrd).run();
     let report = outcome.report();
     println!("{report}");
     outcome.expect_clean_exit();
@@ -81,4 +117,54 @@ mark probe-status "$s"
     assert!(has("uninitialised Some(Uninitialized)"), "{report}");
     assert!(has("uninitialised-then-init BadAArch32"), "{report}");
     assert!(has("done ok"), "{report}");
+}
+
+/// Runs cordon in the emulated machine once per case; each case marks its
+/// exit status and every line it printed.
+const CASES: &[(&str, &str)] = &[
+    ("stop", "/escape"),
+    (
+        "reset",
+        "--on-vcpu-fault reset-vcpu --max-restarts 2 /escape",
+    ),
+    ("reboot", "--on-vcpu-fault reboot --max-restarts 1 /escape"),
+];
+
+#[test]
+fn cordon_applies_its_restart_policy_to_an_invalidated_arm64_vcpu() {
+    let kernel = Kernel::debian_arm64();
+    let scratch = Scratch::new("l1-arm64-cordon");
+    let mut initramfs = Initramfs::new(&kernel, &scratch.path("initrd")).expect("initramfs");
+    initramfs
+        .host_file("/bin/cordon", &arm64_binary("cordon"), 0o755)
+        .expect("cordon");
+    initramfs
+        .host_file("/escape", &escape_guest(&scratch.path("")), 0o755)
+        .expect("guest");
+    let script = cases::script(CASES);
+    let initrd = initramfs.finish(&script).expect("finish initramfs");
+    let outcome = l1(&kernel, &initrd).run();
+    let report = outcome.report();
+    println!("{report}");
+    outcome.expect_clean_exit();
+    for (name, boots, action) in [
+        ("stop", 1, "stop"),
+        ("reset", 3, "reset-vcpu"),
+        ("reboot", 2, "reboot"),
+    ] {
+        let c = Case::of(&outcome, name);
+        assert_eq!(c.status, "120", "{name}: {report}");
+        let expected: Vec<String> = (0..boots)
+            .map(|b| format!("aarch32-escape: boot {b}"))
+            .collect();
+        assert_eq!(c.out, expected, "{name}: {report}");
+        assert!(
+            c.err_has("vCPU 0 fault: bad AArch32 mode (KVM invalidated the vCPU)"),
+            "{name}: {report}"
+        );
+        assert!(c.err_has(&format!("action: {action}")), "{name}: {report}");
+        if name != "stop" {
+            assert!(c.err_has("the restart budget is spent"), "{name}: {report}");
+        }
+    }
 }

@@ -17,6 +17,7 @@
 
 mod emulated;
 
+use emulated::cases::{self, Case};
 use emulated::{Initramfs, Kernel, Machine, Scratch};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -97,36 +98,6 @@ const CASES: &[(&str, &str)] = &[
     ),
 ];
 
-/// What one case printed.
-struct Case<'a> {
-    status: &'a str,
-    out: Vec<&'a str>,
-    err: Vec<&'a str>,
-}
-
-fn case<'a>(outcome: &'a emulated::Outcome, name: &str) -> Case<'a> {
-    let lines = |suffix: &str| {
-        let key = format!("{name}-{suffix}");
-        outcome
-            .marks()
-            .iter()
-            .filter(|m| m.name == key)
-            .map(|m| m.value.as_str())
-            .collect::<Vec<_>>()
-    };
-    Case {
-        status: outcome.expect_mark(&format!("{name}-status")),
-        out: lines("out"),
-        err: lines("err"),
-    }
-}
-
-impl Case<'_> {
-    fn err_has(&self, needle: &str) -> bool {
-        self.err.iter().any(|l| l.contains(needle))
-    }
-}
-
 #[test]
 fn vcpu_faults_under_each_policy_on_kvm_amd() {
     let kernel = Kernel::debian_amd64();
@@ -143,21 +114,7 @@ fn vcpu_faults_under_each_policy_on_kvm_amd() {
             .host_file(&format!("/{g}"), &guests.join(g), 0o755)
             .expect("guest");
     }
-    let mut script = String::from(
-        r#"
-mount -t cgroup2 none /sys/fs/cgroup
-run_case() {
-    name=$1; shift
-    /bin/cordon run "$@" > /tmp/out 2> /tmp/err && s=0 || s=$?
-    while read -r line; do mark "$name-out" "$line"; done < /tmp/out
-    while read -r line; do mark "$name-err" "$line"; done < /tmp/err
-    mark "$name-status" "$s"
-}
-"#,
-    );
-    for (name, args) in CASES {
-        script.push_str(&format!("run_case {name} {args}\n"));
-    }
+    let script = cases::script(CASES);
     let initrd = initramfs.finish(&script).expect("finish initramfs");
     let outcome = l1(&kernel, &initrd).run();
     let report = outcome.report();
@@ -165,11 +122,11 @@ run_case() {
     println!("{report}");
     outcome.expect_clean_exit();
 
-    let hello = case(&outcome, "hello");
+    let hello = Case::of(&outcome, "hello");
     assert_eq!(hello.status, "0", "{report}");
 
     // A failed entry, which only hardware KVM gives.
-    let stop = case(&outcome, "fail-stop");
+    let stop = Case::of(&outcome, "fail-stop");
     assert_eq!(stop.status, "120", "{report}");
     assert!(
         stop.err_has("fault: failed entry (hardware reason 0x"),
@@ -177,7 +134,7 @@ run_case() {
     );
     assert!(stop.err_has("; action: stop"), "{report}");
     for (name, action) in [("fail-reset", "reset-vcpu"), ("fail-reboot", "reboot")] {
-        let c = case(&outcome, name);
+        let c = Case::of(&outcome, name);
         assert_eq!(c.status, "0", "{name}: {report}");
         assert!(
             c.err_has(&format!("action: {action} (restart 1;")),
@@ -195,7 +152,7 @@ run_case() {
         ("triple-reboot", "triple-fault"),
         ("emulation-reset", "emulation-failure"),
     ] {
-        let c = case(&outcome, name);
+        let c = Case::of(&outcome, name);
         assert_eq!(c.status, "120", "{name}: {report}");
         assert!(c.err_has("the restart budget is spent"), "{name}: {report}");
         if guest == "triple-fault" {

@@ -23,6 +23,7 @@
 
 #![allow(dead_code, unused_imports)]
 
+pub mod cases;
 pub mod cpio;
 pub mod disk;
 pub mod initramfs;

@@ -2,6 +2,8 @@
 //! guest memory memfd, loads the image, runs one thread per vCPU and reports
 //! typed events to its supervisor on the control socket.
 
+#[cfg(target_arch = "aarch64")]
+mod aarch64;
 #[cfg(target_arch = "x86_64")]
 mod boot;
 #[cfg(target_arch = "x86_64")]
@@ -78,8 +80,20 @@ fn boot_and_run(
     }
 }
 
-/// Guest ABI v1 is x86_64-only; the arm64 ABI comes with the arm64 port.
-#[cfg(not(target_arch = "x86_64"))]
+/// The arm64 path (`aarch64.rs`): one vCPU, no devices yet; its vCPU runs
+/// on this thread under the vm filter.
+#[cfg(target_arch = "aarch64")]
+fn boot_and_run(
+    config: &crate::config::VmConfig,
+    _: &'static [u8],
+    events: &mut UnixStream,
+    _: OwnedFd,
+    _: Option<jail::seccomp::Mode>,
+) -> BootError {
+    aarch64::boot_and_run(config, events)
+}
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 fn boot_and_run(
     _: &crate::config::VmConfig,
     _: &'static [u8],
