@@ -416,7 +416,11 @@ fn a_killed_console_process_is_restarted_and_the_guest_goes_on() {
     let restarted = echo.started("console0+console1 device process");
     assert_ne!(console, restarted);
     echo.echo("after");
-    // The second death is over the budget: the sandbox stops.
+    // Console 1 (the guest's stderr) is reconnected too before the next
+    // kill, which is over the budget: the sandbox stops.
+    next_line(&echo.stderr, "console 1's reconnect", |l| {
+        l.contains("device slot 1 reconnected")
+    });
     kill(restarted);
     let (out, _) = wait_limited(echo.child, GONE_WITHIN);
     assert_eq!(out.status.code(), Some(125));
@@ -485,6 +489,10 @@ fn a_block_backend_killed_while_blkcheck_runs_loses_no_write() {
         std::thread::sleep(Duration::from_millis(delay_ms));
         kill(backend);
         backend = run.started("block0 device process");
+        // The next kill only once the vm process has replayed the rings.
+        next_line(&run.stderr, "the block device's reconnect", |l| {
+            l.contains("device slot 0 reconnected")
+        });
     }
     next_line(&run.stdout, "blkcheck: ok", |l| l == "blkcheck: ok");
     let (out, _) = wait_limited(run.child, GONE_WITHIN);

@@ -4,6 +4,7 @@
 
 pub mod blk;
 
+use std::io::Read;
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -71,23 +72,56 @@ impl Run {
 }
 
 /// Waits for `child` at most `limit`; kills it and panics if it overstays.
+/// Its piped stdout and stderr are read meanwhile: a long run (hundreds of
+/// restarts at debug level) writes more than a pipe holds, and a child
+/// blocked on a full pipe never ends.
 pub fn wait_limited(mut child: Child, limit: Duration) -> (Output, Duration) {
     let start = Instant::now();
-    loop {
-        if child.try_wait().expect("try_wait").is_some() {
-            let out = child.wait_with_output().expect("output");
-            return (out, start.elapsed());
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let stdout = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let stderr = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break Some(status);
         }
         if start.elapsed() > limit {
             let _ = child.kill();
-            let out = child.wait_with_output().expect("output");
-            panic!(
-                "cordon still running after {limit:?}; stderr:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            let _ = child.wait();
+            break None;
         }
         std::thread::sleep(Duration::from_millis(10));
+    };
+    let elapsed = start.elapsed();
+    let out = Output {
+        status: status.unwrap_or_else(|| child.wait().expect("wait")),
+        stdout: stdout.join().expect("stdout reader"),
+        stderr: stderr.join().expect("stderr reader"),
+    };
+    if status.is_none() {
+        panic!(
+            "cordon still running after {limit:?}; stderr:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
+    (out, elapsed)
 }
 
 /// The vm process pid from the supervisor's debug log.
