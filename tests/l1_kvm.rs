@@ -48,7 +48,7 @@ fn bench_binary(name: &str) -> PathBuf {
 }
 
 #[test]
-#[ignore = "a measurement under emulation (about a minute); see the file's header"]
+#[ignore = "a measurement, not a check; see the file's header"]
 fn fail_entry_recipes_on_kvm_amd() {
     let kernel = Kernel::debian_amd64();
     let scratch = Scratch::new("l1-fail-entry");
