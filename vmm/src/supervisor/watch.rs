@@ -212,8 +212,8 @@ pub fn watch(
     let backstop = expect.deadline.map(|d| d + BACKSTOP_GRACE);
     let mut reader = FrameReader::default();
     let mut open = true;
-    // A device process the loop already reaped.
-    let mut dead = None;
+    // Device processes the loop already reaped.
+    let mut dead = Vec::new();
     let watched = loop {
         let control_fd = if open { child.control.as_raw_fd() } else { -1 };
         let mut fds = vec![
@@ -246,6 +246,44 @@ pub fn watch(
                 ExitCause::Terminated
             };
             break Watched::Ended(cordon(cause, format!("stopped by {}", signal_name(signo))));
+        }
+        // Device deaths before the vm process's: one failure often takes
+        // others with it (a backend's death ends the vm process, whose end
+        // ends the other backends), and the first is the cause.
+        let ready: Vec<usize> = (0..devices.len())
+            .filter(|&i| fds[3 + i].revents != 0)
+            .collect();
+        if !ready.is_empty() {
+            let mut deaths: Vec<DeadDevice> = ready
+                .into_iter()
+                .map(|index| {
+                    let child = &devices[index].child;
+                    let record = last_violation(child);
+                    let status = reap(child, Duration::ZERO);
+                    DeadDevice {
+                        index,
+                        record,
+                        status,
+                    }
+                })
+                .collect();
+            deaths.sort_by_key(DeadDevice::rank);
+            let mut ended = None;
+            for death in deaths {
+                if ended.is_some() {
+                    dead.push(death.index);
+                    continue;
+                }
+                let index = death.index;
+                ended = death.handle(&mut devices, &child, events, restarts, respawn);
+                if ended.is_some() {
+                    dead.push(index);
+                }
+            }
+            if let Some(watched) = ended {
+                break watched;
+            }
+            continue;
         }
         if fds[2].revents != 0 {
             // The child is gone; an event it sent just before may be pending.
@@ -281,40 +319,6 @@ pub fn watch(
             );
             break vm_died(died, events, restarts);
         }
-        if let Some(i) = (0..devices.len()).find(|&i| fds[3 + i].revents != 0) {
-            let device = &devices[i];
-            let name = device.name.clone();
-            let record = last_violation(&device.child);
-            let status = reap(&device.child, Duration::ZERO);
-            if jail_failed(status) {
-                dead = Some(i);
-                break Watched::Ended(cordon(
-                    ExitCause::HostUnsupported,
-                    jail_failure(&format!("{name} device")),
-                ));
-            }
-            let died = if record.is_some() || killed_by_sigsys(status) {
-                violation(&name, &format!("the {name} device process"), record)
-            } else {
-                cordon(
-                    ExitCause::DeviceFailed,
-                    format!("{name} device process died: {}", describe(status)),
-                )
-            };
-            let replaced = DeviceDeath {
-                index: i,
-                died,
-                vm: &child,
-                respawn,
-            };
-            match replaced.handle(&mut devices[i], events, restarts) {
-                Some(watched) => {
-                    dead = Some(i);
-                    break watched;
-                }
-                None => continue,
-            }
-        }
         if backstop.is_some_and(|b| Instant::now() >= b) {
             break Watched::Ended(cordon(
                 ExitCause::Timeout,
@@ -327,7 +331,7 @@ pub fn watch(
     // With the vm process gone, each backend sees its frontend disconnect
     // and exits on its own.
     for (i, device) in devices.iter().enumerate() {
-        if dead == Some(i) {
+        if dead.contains(&i) {
             continue;
         }
         let status = reap(&device.child, EXIT_GRACE);
@@ -354,6 +358,67 @@ pub struct WatchedDevice {
 /// Starts device process `index` (in `devices::start`'s order) again, with
 /// fresh fds.
 pub type Respawn<'a> = dyn Fn(usize) -> Result<RunningDevice, DeviceSetupError> + 'a;
+
+/// A device process the loop reaped, with how it ended.
+struct DeadDevice {
+    index: usize,
+    record: Option<Violation>,
+    status: i32,
+}
+
+impl DeadDevice {
+    /// How telling this death is (lower first): a seccomp violation, a
+    /// signal, a failed jail, a failure exit, a clean exit (which follows
+    /// its frontend's end).
+    fn rank(&self) -> u8 {
+        let status = self.status;
+        if self.record.is_some() || killed_by_sigsys(status) {
+            0
+        } else if libc::WIFSIGNALED(status) {
+            1
+        } else if jail_failed(status) {
+            2
+        } else if libc::WEXITSTATUS(status) != 0 {
+            3
+        } else {
+            4
+        }
+    }
+
+    /// What the policy makes of it: the sandbox's end, or None once the
+    /// device process was restarted.
+    fn handle(
+        self,
+        devices: &mut [WatchedDevice],
+        vm: &Child,
+        events: &mut EventLog,
+        restarts: &mut Restarts,
+        respawn: &Respawn,
+    ) -> Option<Watched> {
+        let name = devices[self.index].name.clone();
+        if jail_failed(self.status) {
+            return Some(Watched::Ended(cordon(
+                ExitCause::HostUnsupported,
+                jail_failure(&format!("{name} device")),
+            )));
+        }
+        let died = if self.record.is_some() || killed_by_sigsys(self.status) {
+            violation(&name, &format!("the {name} device process"), self.record)
+        } else {
+            cordon(
+                ExitCause::DeviceFailed,
+                format!("{name} device process died: {}", describe(self.status)),
+            )
+        };
+        let death = DeviceDeath {
+            index: self.index,
+            died,
+            vm,
+            respawn,
+        };
+        death.handle(&mut devices[self.index], events, restarts)
+    }
+}
 
 /// A device process that died (already reaped).
 struct DeviceDeath<'a> {
@@ -643,6 +708,26 @@ mod tests {
         assert!(!jail_failed(1 << 8));
         assert!(!jail_failed(libc::SIGKILL));
         assert!(killed_by_sigsys(libc::SIGSYS));
+    }
+
+    #[test]
+    fn the_most_telling_of_several_device_deaths_comes_first() {
+        let dead = |record, status| DeadDevice {
+            index: 0,
+            record,
+            status,
+        };
+        let mut ranks = [
+            dead(None, 0),
+            dead(None, 1 << 8),
+            dead(None, 69 << 8),
+            dead(None, libc::SIGKILL),
+            dead(Some(Violation::NOT_SECCOMP), 159 << 8),
+        ]
+        .map(|d| d.rank());
+        assert_eq!(ranks, [4, 3, 2, 1, 0]);
+        ranks.sort_unstable();
+        assert_eq!(ranks, [0, 1, 2, 3, 4]);
     }
 
     #[test]
