@@ -8,7 +8,8 @@
 //! recovers it with KVM_ARM_VCPU_INIT, three times; then a vCPU run before
 //! its init. Then the same through cordon itself (a static arm64 build,
 //! jailed as on any host): guest-images/aarch64/aarch32-escape under each
-//! restart policy.
+//! restart policy, and the two ways an arm64 guest ends on its own (the
+//! exit register, PSCI SYSTEM_OFF).
 
 mod emulated;
 
@@ -52,11 +53,11 @@ fn l1(kernel: &Kernel, initrd: &std::path::Path) -> Machine {
         .timeout(Duration::from_secs(180))
 }
 
-/// guest-images/aarch64/aarch32-escape, assembled and linked with clang
-/// and lld (scripts/test.sh installs both) into `dir`.
-fn escape_guest(dir: &std::path::Path) -> PathBuf {
+/// guest-images/aarch64/`name`.S, assembled and linked with clang and lld
+/// (scripts/test.sh installs both) into `dir`.
+fn arm64_guest(name: &str, dir: &std::path::Path) -> PathBuf {
     let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("guest-images/aarch64");
-    let out = dir.join("aarch32-escape");
+    let out = dir.join(name);
     let status = std::process::Command::new("clang")
         .args([
             "--target=aarch64-linux-gnu",
@@ -64,14 +65,15 @@ fn escape_guest(dir: &std::path::Path) -> PathBuf {
             "-static",
             "-fuse-ld=lld",
         ])
+        .arg(format!("-I{}", src.display()))
         .arg(format!("-Wl,-T,{}", src.join("link.ld").display()))
         .arg("-Wl,--build-id=none")
         .arg("-o")
         .arg(&out)
-        .arg(src.join("aarch32-escape.S"))
+        .arg(src.join(format!("{name}.S")))
         .status()
         .expect("clang");
-    assert!(status.success(), "building aarch32-escape failed");
+    assert!(status.success(), "building {name} failed");
     out
 }
 
@@ -128,6 +130,8 @@ const CASES: &[(&str, &str)] = &[
         "--on-vcpu-fault reset-vcpu --max-restarts 2 /escape",
     ),
     ("reboot", "--on-vcpu-fault reboot --max-restarts 1 /escape"),
+    ("exit-register", "/exit-status"),
+    ("off", "/psci-off"),
 ];
 
 #[test]
@@ -138,15 +142,34 @@ fn cordon_applies_its_restart_policy_to_an_invalidated_arm64_vcpu() {
     initramfs
         .host_file("/bin/cordon", &arm64_binary("cordon"), 0o755)
         .expect("cordon");
-    initramfs
-        .host_file("/escape", &escape_guest(&scratch.path("")), 0o755)
-        .expect("guest");
+    for (guest, at) in [
+        ("aarch32-escape", "/escape"),
+        ("exit-status", "/exit-status"),
+        ("psci-off", "/psci-off"),
+    ] {
+        initramfs
+            .host_file(at, &arm64_guest(guest, &scratch.path("")), 0o755)
+            .expect("guest");
+    }
     let script = cases::script(CASES);
     let initrd = initramfs.finish(&script).expect("finish initramfs");
     let outcome = l1(&kernel, &initrd).run();
     let report = outcome.report();
     println!("{report}");
     outcome.expect_clean_exit();
+    // The two ways an arm64 guest ends on its own.
+    let exit = Case::of(&outcome, "exit-register");
+    assert_eq!(
+        (exit.status, exit.out.as_slice()),
+        ("7", ["exit-status: ending with 7"].as_slice()),
+        "{report}"
+    );
+    let off = Case::of(&outcome, "off");
+    assert_eq!(
+        (off.status, off.out.as_slice()),
+        ("0", ["psci-off: powering off"].as_slice()),
+        "{report}"
+    );
     for (name, boots, action) in [
         ("stop", 1, "stop"),
         ("reset", 3, "reset-vcpu"),

@@ -5,20 +5,16 @@
 // EL0 for guests refuses that: KVM invalidates the vCPU, and cordon's
 // restart policy decides (tests/l1_arm64.rs). Built with clang and lld:
 //
-//   clang --target=aarch64-linux-gnu -nostdlib -static -no-pie -fuse-ld=lld \
-//       -Wl,-T,link.ld -o aarch32-escape aarch32-escape.S
+//   clang --target=aarch64-linux-gnu -nostdlib -static -fuse-ld=lld \
+//       -I. -Wl,-T,link.ld -o aarch32-escape aarch32-escape.S
+    .include "console.inc"
     .global _start
     .text
 _start:
     // x0: the boot info; its boot counter is at 0x10.
     ldr     x2, [x0, #0x10]
-    mov     x1, #0x09000000         // the debug console register
-    adr     x3, message
-1:  ldrb    w4, [x3], #1
-    cbz     w4, 2f
-    strb    w4, [x1]
-    b       1b
-2:  mov     x5, #10
+    print   message                 // x1: the debug console register
+    mov     x5, #10
     udiv    x6, x2, x5
     msub    x7, x6, x5, x2          // boot counter mod 10
     add     w7, w7, #'0'
