@@ -8,8 +8,8 @@
 //! recovers it with KVM_ARM_VCPU_INIT, three times; then a vCPU run before
 //! its init. Then the same through cordon itself (a static arm64 build,
 //! jailed as on any host): guest-images/aarch64/aarch32-escape under each
-//! restart policy, and the two ways an arm64 guest ends on its own (the
-//! exit register, PSCI SYSTEM_OFF).
+//! restart policy, the two ways an arm64 guest ends on its own (the exit
+//! register, PSCI SYSTEM_OFF), and `--timeout`.
 
 mod emulated;
 
@@ -132,6 +132,7 @@ const CASES: &[(&str, &str)] = &[
     ("reboot", "--on-vcpu-fault reboot --max-restarts 1 /escape"),
     ("exit-register", "/exit-status"),
     ("off", "/psci-off"),
+    ("timeout", "--timeout 1 /spin"),
 ];
 
 #[test]
@@ -146,6 +147,7 @@ fn cordon_applies_its_restart_policy_to_an_invalidated_arm64_vcpu() {
         ("aarch32-escape", "/escape"),
         ("exit-status", "/exit-status"),
         ("psci-off", "/psci-off"),
+        ("spin", "/spin"),
     ] {
         initramfs
             .host_file(at, &arm64_guest(guest, &scratch.path("")), 0o755)
@@ -168,6 +170,13 @@ fn cordon_applies_its_restart_policy_to_an_invalidated_arm64_vcpu() {
     assert_eq!(
         (off.status, off.out.as_slice()),
         ("0", ["psci-off: powering off"].as_slice()),
+        "{report}"
+    );
+    // --timeout kicks the vCPU out of the guest and says where it was.
+    let timeout = Case::of(&outcome, "timeout");
+    assert_eq!(timeout.status, "124", "{report}");
+    assert!(
+        timeout.err_has("timeout after 1 s (vCPU 0 at pc 0x4010"),
         "{report}"
     );
     for (name, boots, action) in [

@@ -6,15 +6,17 @@
 //! the supervisor like on x86_64; under `reset-vcpu` a repairable one (the
 //! bad-AArch32 invalidation, an uninitialised vCPU) is answered by
 //! reloading the image and `recovery::recover` (KVM_ARM_VCPU_INIT with the
-//! creation's target and features, then the entry registers). No
-//! `--timeout` in the vm process yet: the supervisor's backstop ends a
-//! guest that overstays.
+//! creation's target and features, then the entry registers). The vCPU
+//! runs on the process's main thread; `--timeout` is a timer thread that
+//! kicks it out of KVM_RUN (SIGRTMIN) when the time is up.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::fd::FromRawFd;
 use std::os::unix::net::UnixStream;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use guest_abi::{MemRange, BOOT_INFO_SIZE, PAGE_SIZE, STACK_SIZE};
 use kvm_bindings::{kvm_userspace_memory_region, KVM_SYSTEM_EVENT_SHUTDOWN};
@@ -29,7 +31,7 @@ use crate::boot::elf::{self, ElfImage};
 use crate::boot::layout::{align_up, Layout, Stack};
 use crate::config::VmConfig;
 use crate::control::{self, FromVm, ToVm};
-use crate::events::{FaultKind, VcpuFault, VcpuStatus, VmEvent};
+use crate::events::{FaultKind, VcpuFault, VcpuPc, VcpuStatus, VmEvent};
 use crate::policy::FaultAction;
 
 /// Guest RAM's base.
@@ -175,9 +177,22 @@ impl Guest {
 
     /// Runs the guest; never returns.
     fn run(mut self, config: &VmConfig, events: &mut UnixStream) -> ! {
+        let timed_out = config
+            .timeout_ms
+            .map(|ms| start_timer(Duration::from_millis(ms)));
         send(events, VmEvent::Started { vcpus: 1 });
         let mut stdout = std::io::stdout();
         loop {
+            if timed_out
+                .as_ref()
+                .is_some_and(|t| t.load(Ordering::Acquire))
+            {
+                let pcs = self
+                    .pc()
+                    .map(|pc| vec![VcpuPc { vcpu: 0, pc }])
+                    .unwrap_or_default();
+                self.end(events, VmEvent::Timeout { pcs })
+            }
             let fault = match self.vcpu.run() {
                 Ok(VcpuExit::MmioWrite(CONSOLE, data)) => {
                     let _ = stdout.write_all(&data[..1]);
@@ -217,6 +232,10 @@ impl Guest {
                     log::debug!("unhandled exit {other:?}");
                     let reason = self.vcpu.get_kvm_run().exit_reason;
                     self.fault(config, events, FaultKind::UnhandledExit { reason });
+                    continue;
+                }
+                Err(e) if e.errno() == libc::EINTR => {
+                    self.vcpu.set_kvm_immediate_exit(0);
                     continue;
                 }
                 Err(e) => {
@@ -277,6 +296,47 @@ impl Guest {
         send(events, event);
         std::process::exit(0)
     }
+}
+
+/// SIGRTMIN's handler: only interrupts KVM_RUN.
+extern "C" fn on_kick(_: libc::c_int, _: *mut libc::siginfo_t, _: *mut libc::c_void) {}
+
+/// Starts the `--timeout` timer: after `after` it sets the returned flag and
+/// kicks this (the vCPU's) thread out of KVM_RUN, again every few ms in case
+/// a kick lands between the flag check and KVM_RUN, until the process ends.
+fn start_timer(after: Duration) -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    if let Err(e) =
+        vmm_sys_util::signal::register_signal_handler(vmm_sys_util::signal::SIGRTMIN(), on_kick)
+    {
+        log::error!("cannot install the kick handler ({e}); --timeout falls to the supervisor");
+        return flag;
+    }
+    // SAFETY: pthread_self has no preconditions.
+    let vcpu_thread = unsafe { libc::pthread_self() };
+    let set = Arc::clone(&flag);
+    let spawned = std::thread::Builder::new()
+        .name("timeout".into())
+        .spawn(move || {
+            // park_timeout waits on a futex, which the vm policy allows
+            // (std's sleep is clock_nanosleep, which it does not).
+            let deadline = Instant::now() + after;
+            while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+                std::thread::park_timeout(left);
+            }
+            set.store(true, Ordering::Release);
+            loop {
+                // SAFETY: the vCPU thread is the process's main thread, which
+                // lives as long as the process; the signal's handler does
+                // nothing but interrupt a system call.
+                unsafe { libc::pthread_kill(vcpu_thread, vmm_sys_util::signal::SIGRTMIN()) };
+                std::thread::park_timeout(Duration::from_millis(5));
+            }
+        });
+    if let Err(e) = spawned {
+        log::error!("cannot start the timer ({e}); --timeout falls to the supervisor");
+    }
+    flag
 }
 
 /// RAM from `RAM_BASE`: boot info at its start, the stack (and its guard
