@@ -99,32 +99,32 @@ fn open_disk(disk: &DiskSpec) -> Result<File, DeviceSetupError> {
         })
 }
 
-fn plan(req: &DeviceRequest) -> Result<Vec<Planned>, DeviceSetupError> {
+/// The device processes `req` asks for, in order: kind, device names and
+/// the disk it serves; `open` opens the disk.
+fn plan(req: &DeviceRequest) -> Vec<(DeviceKind, Vec<String>, Option<&DiskSpec>)> {
     let mut planned = Vec::new();
     if req.console {
         let names = vec!["console0".to_string(), "console1".to_string()];
-        planned.push(Planned {
-            kind: DeviceKind::Console,
-            names,
-            image: None,
-        });
+        planned.push((DeviceKind::Console, names, None));
     }
     for (i, disk) in req.disks.iter().enumerate() {
-        let image = Some((open_disk(disk)?, disk.read_only));
-        planned.push(Planned {
-            kind: DeviceKind::Block,
-            names: vec![format!("block{i}")],
-            image,
-        });
+        planned.push((DeviceKind::Block, vec![format!("block{i}")], Some(disk)));
     }
     if req.rng {
-        planned.push(Planned {
-            kind: DeviceKind::Rng,
-            names: vec!["rng".to_string()],
-            image: None,
-        });
+        planned.push((DeviceKind::Rng, vec!["rng".to_string()], None));
     }
-    Ok(planned)
+    planned
+}
+
+/// A planned process with its disk image (if any) opened.
+fn open(
+    (kind, names, disk): (DeviceKind, Vec<String>, Option<&DiskSpec>),
+) -> Result<Planned, DeviceSetupError> {
+    let image = match disk {
+        Some(disk) => Some((open_disk(disk)?, disk.read_only)),
+        None => None,
+    };
+    Ok(Planned { kind, names, image })
 }
 
 /// A listening socket with the vm process's connection already queued on
@@ -170,8 +170,13 @@ pub fn start(
     jail: Option<&SandboxJail>,
     stdio: Option<[std::os::fd::RawFd; 3]>,
 ) -> Result<Vec<RunningDevice>, DeviceSetupError> {
+    // Every image is opened before any process starts.
+    let planned = plan(req)
+        .into_iter()
+        .map(open)
+        .collect::<Result<Vec<_>, _>>()?;
     let mut running = Vec::new();
-    for p in plan(req)? {
+    for p in planned {
         running.push(start_one(exe, p, log_level, jail, stdio)?);
     }
     Ok(running)
@@ -187,11 +192,11 @@ pub fn restart(
     stdio: Option<[std::os::fd::RawFd; 3]>,
     index: usize,
 ) -> Result<RunningDevice, DeviceSetupError> {
-    let planned = plan(req)?
+    let planned = plan(req)
         .into_iter()
         .nth(index)
         .ok_or(DeviceSetupError::NoSuchDevice(index))?;
-    start_one(exe, planned, log_level, jail, stdio)
+    start_one(exe, open(planned)?, log_level, jail, stdio)
 }
 
 fn start_one(

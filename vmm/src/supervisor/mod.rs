@@ -415,7 +415,7 @@ impl Boot<'_> {
     ) -> Result<Started, SupervisorError> {
         let (req, host) = (self.req, self.host);
         let memory = resources::guest_memory(req.mem_mib << 20)?;
-        let log_level = req.log_level.to_string().to_lowercase();
+        let log_level = self.log_level();
         // Device processes first: they start while the vm process does.
         let running = devices::start(self.exe, self.devices, &log_level, self.jail, req.stdio)?;
         let external = devices::connect_external(self.devices)?;
@@ -503,13 +503,17 @@ impl Boot<'_> {
         Ok(Started { vm: child, devices })
     }
 
+    /// The log level children get, as text.
+    fn log_level(&self) -> String {
+        self.req.log_level.to_string().to_lowercase()
+    }
+
     /// Device process `index` started again (see `devices::restart`).
     fn restart_device(&self, index: usize) -> Result<devices::RunningDevice, DeviceSetupError> {
-        let log_level = self.req.log_level.to_string().to_lowercase();
         devices::restart(
             self.exe,
             self.devices,
-            &log_level,
+            &self.log_level(),
             self.jail,
             self.req.stdio,
             index,

@@ -61,6 +61,11 @@ impl Restarts {
         &self.policy
     }
 
+    /// The sandbox's vCPUs.
+    pub fn vcpus(&self) -> u32 {
+        self.vcpus
+    }
+
     /// Decides what a vCPU fault or a vm process death leads to, prints it
     /// on stderr and records it.
     pub fn decide(&mut self, fault: &Fault, events: &mut EventLog) -> Decision {

@@ -385,8 +385,27 @@ impl DeadDevice {
         }
     }
 
-    /// What the policy makes of it: the sandbox's end, or None once the
-    /// device process was restarted.
+    /// The outcome if the sandbox stops because of this death.
+    fn outcome(&self, name: &str) -> Outcome {
+        if jail_failed(self.status) {
+            cordon(
+                ExitCause::HostUnsupported,
+                jail_failure(&format!("{name} device")),
+            )
+        } else if self.record.is_some() || killed_by_sigsys(self.status) {
+            violation(name, &format!("the {name} device process"), self.record)
+        } else {
+            cordon(
+                ExitCause::DeviceFailed,
+                format!("{name} device process died: {}", describe(self.status)),
+            )
+        }
+    }
+
+    /// Applies the restart policy (a process that could not be jailed is
+    /// never restarted). On a restart the new process replaces the dead
+    /// one in `devices` and the vm process gets each new connection with
+    /// `ToVm::Reconnect`; returns None then, and the watch goes on.
     fn handle(
         self,
         devices: &mut [WatchedDevice],
@@ -395,54 +414,15 @@ impl DeadDevice {
         restarts: &mut Restarts,
         respawn: &Respawn,
     ) -> Option<Watched> {
-        let name = devices[self.index].name.clone();
+        let device = &mut devices[self.index];
+        let died = self.outcome(&device.name);
         if jail_failed(self.status) {
-            return Some(Watched::Ended(cordon(
-                ExitCause::HostUnsupported,
-                jail_failure(&format!("{name} device")),
-            )));
+            return Some(Watched::Ended(died));
         }
-        let died = if self.record.is_some() || killed_by_sigsys(self.status) {
-            violation(&name, &format!("the {name} device process"), self.record)
-        } else {
-            cordon(
-                ExitCause::DeviceFailed,
-                format!("{name} device process died: {}", describe(self.status)),
-            )
-        };
-        let death = DeviceDeath {
-            index: self.index,
-            died,
-            vm,
-            respawn,
-        };
-        death.handle(&mut devices[self.index], events, restarts)
-    }
-}
-
-/// A device process that died (already reaped).
-struct DeviceDeath<'a> {
-    index: usize,
-    /// The outcome if the sandbox stops.
-    died: Outcome,
-    vm: &'a Child,
-    respawn: &'a Respawn<'a>,
-}
-
-impl DeviceDeath<'_> {
-    /// Applies the restart policy. On a restart the new process replaces
-    /// `device` and the vm process gets each new connection with
-    /// `ToVm::Reconnect`; returns None then, and the watch goes on.
-    fn handle(
-        self,
-        device: &mut WatchedDevice,
-        events: &mut EventLog,
-        restarts: &mut Restarts,
-    ) -> Option<Watched> {
         let seen = Fault {
             process: Some(&device.name),
             vcpu: None,
-            cause: self.died.reason.clone().unwrap_or_default(),
+            cause: died.reason.clone().unwrap_or_default(),
             pc: None,
             vcpu_repairable: false,
         };
@@ -450,10 +430,10 @@ impl DeviceDeath<'_> {
             Decision::RestartDevice => {}
             decision => {
                 let spent = matches!(decision, Decision::Stop { budget_spent: true });
-                return Some(Watched::Ended(with_budget_note(self.died, spent)));
+                return Some(Watched::Ended(with_budget_note(died, spent)));
             }
         }
-        let new = match (self.respawn)(self.index) {
+        let new = match respawn(self.index) {
             Ok(new) => new,
             Err(e) => {
                 let why = format!(
@@ -468,7 +448,7 @@ impl DeviceDeath<'_> {
             let msg = ToVm::Reconnect {
                 slot: device.first_slot + j,
             };
-            if let Err(e) = control::send_with_fd(&self.vm.control, &msg, end.as_fd()) {
+            if let Err(e) = control::send_with_fd(&vm.control, &msg, end.as_fd()) {
                 // The vm process is gone; the loop sees its pidfd next.
                 log::debug!("cannot hand {name} to the vm process: {e}");
             }
@@ -513,7 +493,10 @@ fn vcpu_fault(
     };
     // A vm process under reset-vcpu waits for an answer after a fault it
     // could have reset.
-    let waiting = restarts.policy().on_vcpu_fault == FaultAction::ResetVcpu && seen.vcpu_repairable;
+    let waiting = restarts
+        .policy()
+        .action(restarts.vcpus(), seen.vcpu_repairable)
+        == FaultAction::ResetVcpu;
     match restarts.decide(&seen, events) {
         Decision::ResetVcpu { boot_counter } => {
             if let Err(e) = control::send(&mut child.control, &ToVm::ResetVcpu { boot_counter }) {

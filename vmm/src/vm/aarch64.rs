@@ -11,7 +11,7 @@
 //! kicks it out of KVM_RUN (SIGRTMIN) when the time is up.
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Write;
 use std::os::fd::FromRawFd;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,7 +23,8 @@ use kvm_bindings::{kvm_userspace_memory_region, KVM_SYSTEM_EVENT_SHUTDOWN};
 use kvm_ioctls::{Kvm, VcpuExit, VcpuFd, VmFd};
 use vm_memory::{Bytes, FileOffset, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
 
-use super::error::BootError;
+use super::error::{kvm_err, BootError};
+use super::image::read_image;
 use crate::arch::aarch64::recovery::{self, EntryState, VcpuInit};
 use crate::arch::aarch64::{regs, vcpu, ELF_MACHINE};
 use crate::boot::bootinfo::{self, BootParams};
@@ -48,10 +49,6 @@ const DEVICE_WINDOW: MemRange = MemRange {
     base: 0x0a00_0000,
     size: 0x10_0000,
 };
-
-fn kvm_err(what: &'static str) -> impl FnOnce(kvm_ioctls::Error) -> BootError {
-    move |source| BootError::Kvm { what, source }
-}
 
 /// Boots the arm64 guest and runs it to its end; returns only if booting
 /// failed.
@@ -370,20 +367,6 @@ fn layout(mem_bytes: u64, image_end: u64) -> Result<Layout, BootError> {
         },
         module: MemRange::default(),
     })
-}
-
-fn read_image(file: &mut File, limit: u64) -> Result<Vec<u8>, BootError> {
-    let size = file.metadata().map_err(BootError::ReadImage)?.len();
-    if size > limit {
-        return Err(BootError::ImageTooLarge { size, limit });
-    }
-    let mut bytes = Vec::with_capacity(size as usize);
-    file.seek(SeekFrom::Start(0))
-        .map_err(BootError::ReadImage)?;
-    file.take(limit)
-        .read_to_end(&mut bytes)
-        .map_err(BootError::ReadImage)?;
-    Ok(bytes)
 }
 
 fn send(events: &mut UnixStream, event: VmEvent) {

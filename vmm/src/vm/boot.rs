@@ -1,7 +1,6 @@
 //! Builds a ready-to-run VM from a `VmConfig` and the inherited fds.
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
 use std::os::fd::FromRawFd;
 use std::sync::atomic::AtomicBool;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -12,8 +11,9 @@ use vmm_sys_util::eventfd::EventFd;
 
 use super::console::Console;
 use super::devices::{CallFd, Devices};
-use super::error::BootError;
+use super::error::{kvm_err, BootError};
 use super::exits::Unclaimed;
+use super::image::{read_bounded, read_image};
 use super::loader;
 use super::memory;
 use super::vcpu::{self, Shared, Vcpu};
@@ -28,10 +28,6 @@ use crate::events::VcpuStatus;
 /// Where KVM may put the TSS it needs for real-mode emulation on Intel:
 /// three pages outside guest RAM and the device window.
 const KVM_TSS_ADDR: usize = 0xfffb_d000;
-
-fn kvm_err(what: &'static str) -> impl FnOnce(kvm_ioctls::Error) -> BootError {
-    move |source| BootError::Kvm { what, source }
-}
 
 /// A VM with its memory loaded and its vCPUs in their entry state.
 pub struct BootedVm {
@@ -122,29 +118,6 @@ impl GuestImage {
         self.load(config, shared, &[vcpu], boot_counter, loader::Memory::Used)?;
         Ok(())
     }
-}
-
-fn read_image(file: &mut File, limit: u64) -> Result<Vec<u8>, BootError> {
-    read_bounded(file, limit)
-        .map_err(BootError::ReadImage)?
-        .map_err(|size| BootError::ImageTooLarge { size, limit })
-}
-
-/// All of `file` from its start, if it holds at most `limit` bytes; else
-/// its size. The buffer is sized up front from the file's length.
-fn read_bounded(file: &mut File, limit: u64) -> std::io::Result<Result<Vec<u8>, u64>> {
-    let size = file.metadata()?.len();
-    if size > limit {
-        return Ok(Err(size));
-    }
-    let mut bytes = Vec::with_capacity(size as usize);
-    // From the start: the offset is shared with the supervisor's copy.
-    file.seek(SeekFrom::Start(0))?;
-    file.take(limit + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > limit {
-        return Ok(Err(bytes.len() as u64));
-    }
-    Ok(Ok(bytes))
 }
 
 /// Another `VmFd` on the same VM (a dup of its fd), for the devices, which

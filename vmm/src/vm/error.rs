@@ -43,6 +43,11 @@ pub enum BootError {
     },
 }
 
+/// Maps a KVM ioctl's error to `BootError::Kvm` saying what was refused.
+pub fn kvm_err(what: &'static str) -> impl FnOnce(kvm_ioctls::Error) -> BootError {
+    move |source| BootError::Kvm { what, source }
+}
+
 impl BootError {
     /// The exit cause the supervisor reports for this error.
     pub fn cause(&self) -> ExitCause {

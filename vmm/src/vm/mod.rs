@@ -13,6 +13,8 @@ mod devices;
 mod error;
 #[cfg(target_arch = "x86_64")]
 mod exits;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+mod image;
 #[cfg(target_arch = "x86_64")]
 mod loader;
 #[cfg(target_arch = "x86_64")]
