@@ -86,7 +86,16 @@ impl RestartPolicy {
     /// cannot be repaired in place (`vcpu_repairable` false, e.g. the vm
     /// process is gone).
     pub fn action(&self, vcpus: u32, vcpu_repairable: bool) -> FaultAction {
-        match self.on_vcpu_fault {
+        self.on_vcpu_fault.for_fault(vcpus, vcpu_repairable)
+    }
+}
+
+impl FaultAction {
+    /// This `--on-vcpu-fault` applied to a fault of a sandbox with `vcpus`
+    /// vCPUs (see `RestartPolicy::action`); the vm process, which knows
+    /// only the flag, asks it too.
+    pub fn for_fault(self, vcpus: u32, vcpu_repairable: bool) -> FaultAction {
+        match self {
             FaultAction::ResetVcpu if vcpus > 1 || !vcpu_repairable => FaultAction::Reboot,
             action => action,
         }

@@ -259,8 +259,10 @@ impl Guest {
             hint: None,
             status,
         };
-        let resettable =
-            config.on_vcpu_fault == FaultAction::ResetVcpu && status == VcpuStatus::Poisoned;
+        let resettable = config
+            .on_vcpu_fault
+            .for_fault(1, status == VcpuStatus::Poisoned)
+            == FaultAction::ResetVcpu;
         if !resettable {
             self.end(events, VmEvent::VcpuFault(fault));
         }

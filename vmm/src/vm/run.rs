@@ -133,9 +133,8 @@ pub fn run(
 /// Whether the supervisor may answer `fault` with a reset: the policy
 /// asks for it, there is one vCPU, and its state can be repaired.
 fn resettable(config: &VmConfig, fault: &VcpuFault) -> bool {
-    config.on_vcpu_fault == FaultAction::ResetVcpu
-        && config.vcpus == 1
-        && fault.status == VcpuStatus::Poisoned
+    let repairable = fault.status == VcpuStatus::Poisoned;
+    config.on_vcpu_fault.for_fault(config.vcpus, repairable) == FaultAction::ResetVcpu
 }
 
 /// Starts a vCPU's thread, which jails itself first.
